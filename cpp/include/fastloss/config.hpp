@@ -1,0 +1,28 @@
+// Build-wide constants of the kernel tier. No Python in this directory.
+#pragma once
+#include <cstdint>
+
+// Kernel code lives in namespace fastloss::FASTLOSS_ISA, one per instruction set the
+// kernels are compiled for, so that inline functions compiled with different -m
+// flags never merge into one symbol.
+#ifndef FASTLOSS_ISA
+#define FASTLOSS_ISA generic
+#endif
+
+#define FASTLOSS_INLINE inline __attribute__((always_inline))
+
+namespace fastloss {
+
+using index_t = std::int64_t;
+
+// Every loop works on blocks of this many elements; a block's partial sum is one
+// double, and the partials are combined in a fixed order (see blocked_sum.hpp).
+// The block, not the thread, is the unit of work, which is what makes results
+// identical for every thread count.
+constexpr index_t kBlock = 4096;
+
+// Lanes of the float64 accumulators inside a block. Fixed (not the vector width of
+// the CPU) so that the AVX-512, AVX2 and baseline kernels add in the same order.
+constexpr int kLanes = 16;
+
+}  // namespace fastloss

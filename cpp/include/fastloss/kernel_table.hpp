@@ -1,0 +1,65 @@
+// The interface between the binding tier and the kernels: plain structs and
+// function pointers, so that the kernels can be compiled once per instruction set
+// and picked at run time. Everything here has been validated by the caller:
+// pointers are valid for n elements (or for min(n, kBlock) elements where an
+// operand does not advance), outputs are writable and do not overlap inputs.
+#pragma once
+#include "config.hpp"
+#include "losses.hpp"
+
+namespace fastloss {
+
+// What one call computes; bits combine (e.g. kSum | kGrad is value_and_grad).
+enum Mode : unsigned {
+  kSum = 1,        // accumulate the (weighted) loss in float64 and return it
+  kValue = 2,      // write the (weighted) loss per element
+  kGrad = 4,       // write scale * w * dl/dp
+  kHess = 8,       // write scale * w * d2l/dp2
+  kWeighted = 16,  // a weight per element
+};
+constexpr int kModes = 32;
+constexpr int kF32 = 0, kF64 = 1;
+
+struct ElementwiseCall {
+  const void* y;
+  const void* p;
+  const void* w;  // nullptr unless kWeighted
+  // false: the operand is one value, repeated over a buffer of min(n, kBlock)
+  // elements, and every block reads that same buffer (scalar broadcasting, no copy of size n).
+  bool y_advances, p_advances, w_advances;
+  index_t n;
+  void* value;
+  void* grad;
+  void* hess;
+  double scale;          // 1, 1/n or 1/sum(w): applied to gradients and Hessians
+  const double* params;  // the functor's hyper-parameters, in its documented order
+  int threads;           // upper bound; small inputs run on one thread
+};
+using ElementwiseFn = double (*)(const ElementwiseCall&);
+
+struct ElementwiseKernels {
+  int n_params;                 // how many doubles the functor reads from ElementwiseCall::params
+  ElementwiseFn fn[2][kModes];  // [kF32 / kF64][mode]; nullptr for modes that make no sense
+};
+
+struct WeightCall {
+  const void* w;
+  index_t n;
+  int threads;
+};
+struct WeightSummary {
+  double sum;         // float64 sum in the deterministic block order
+  index_t first_bad;  // index of the first negative, NaN or infinite weight, -1 if none
+};
+using WeightFn = WeightSummary (*)(const WeightCall&);
+
+struct KernelTable {
+  const char* isa;
+  WeightFn weight_sum[2];
+  ElementwiseKernels bandwidth_probe;  // reads y and p, sums y + p (benchmarks only)
+#define FASTLOSS_X(name, Functor, count) ElementwiseKernels name;
+  FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_X)
+#undef FASTLOSS_X
+};
+
+}  // namespace fastloss

@@ -1,0 +1,90 @@
+// Regression losses: functors of (y_true, y_pred) in the computing type T.
+// d = y - p throughout; grad and hess are derivatives with respect to p.
+#pragma once
+#include "simd_math.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA {
+
+// Inputs at or above which a loss uses threads: below, waking threads costs more
+// than the work (measured on 2 cores, benchmarks/test_threads.py).
+constexpr index_t kThreadsCheap = index_t(1) << 17;      // a few flops per element
+constexpr index_t kThreadsTranscendental = index_t(1) << 14;
+
+// d^2; exact to rounding.
+template <class T>
+struct Mse {
+  static constexpr index_t parallel_threshold = kThreadsCheap;
+  explicit Mse(const double*) {}
+  FASTLOSS_INLINE T value(T y, T p) const { const T d = y - p; return d * d; }
+  FASTLOSS_INLINE T grad(T y, T p) const { return T(-2) * (y - p); }
+  FASTLOSS_INLINE T hess(T, T) const { return T(2); }
+};
+
+// |d|; grad sign(p - y) (0 at d = 0, NaN for NaN); hess 0.
+template <class T>
+struct Mae {
+  static constexpr index_t parallel_threshold = kThreadsCheap;
+  explicit Mae(const double*) {}
+  FASTLOSS_INLINE T value(T y, T p) const { return math::abs(y - p); }
+  FASTLOSS_INLINE T grad(T y, T p) const { return math::sign(p - y); }
+  FASTLOSS_INLINE T hess(T, T) const { return T(0); }
+};
+
+// params: delta > 0. 0.5 d^2 for |d| <= delta, else delta (|d| - 0.5 delta).
+template <class T>
+struct Huber {
+  static constexpr index_t parallel_threshold = kThreadsCheap;
+  T delta;
+  explicit Huber(const double* prm) : delta(static_cast<T>(prm[0])) {}
+  FASTLOSS_INLINE T value(T y, T p) const {
+    const T d = y - p, a = math::abs(d);
+    return a <= delta ? T(0.5) * d * d : delta * (a - T(0.5) * delta);
+  }
+  // -clamp(d, -delta, delta): NaN stays NaN.
+  FASTLOSS_INLINE T grad(T y, T p) const { return -math::clamp(y - p, -delta, delta); }
+  FASTLOSS_INLINE T hess(T y, T p) const { return math::abs(y - p) <= delta ? T(1) : T(0); }
+};
+
+// params: scale c > 0. log(1 + r^2) with r = d / c, through log1p (accurate for small r).
+// grad = -2 r / (c (1 + r^2)); hess = 2 (1 - r)(1 + r) / (c^2 (1 + r^2)^2), written with
+// q = 1 / (1 + r^2) so that nothing overflows before it is divided; once r^2
+// overflows, both are their limit 0.
+template <class T>
+struct Cauchy {
+  static constexpr index_t parallel_threshold = kThreadsTranscendental;
+  T c, two_over_c, two_over_c2;
+  explicit Cauchy(const double* prm)
+      : c(static_cast<T>(prm[0])),
+        two_over_c(static_cast<T>(2.0 / prm[0])),
+        two_over_c2(static_cast<T>(2.0 / (prm[0] * prm[0]))) {}
+  FASTLOSS_INLINE T value(T y, T p) const {
+    const T r = (y - p) / c;
+    return math::log1p(r * r);
+  }
+  FASTLOSS_INLINE T grad(T y, T p) const {
+    const T r = (y - p) / c;
+    return -two_over_c * (r / (T(1) + r * r));
+  }
+  FASTLOSS_INLINE T hess(T y, T p) const {
+    const T r = (y - p) / c;
+    const T r2 = r * r;
+    const T q = T(1) / (T(1) + r2);
+    const T h = two_over_c2 * (((T(1) - r) * (T(1) + r)) * q) * q;
+    return __builtin_isinf(r2) ? T(0) : h;
+  }
+};
+
+// Not a loss: y + p, the least work a kernel can do on the two inputs. Its speed
+// is the memory-bandwidth limit the memory-bound losses are measured against.
+template <class T>
+struct BandwidthProbe {
+  static constexpr index_t parallel_threshold = kThreadsCheap;
+  explicit BandwidthProbe(const double*) {}
+  FASTLOSS_INLINE T value(T y, T p) const { return y + p; }
+  FASTLOSS_INLINE T grad(T, T) const { return T(0); }
+  FASTLOSS_INLINE T hess(T, T) const { return T(0); }
+};
+
+}  // namespace FASTLOSS_ISA
+}  // namespace fastloss

@@ -1,0 +1,57 @@
+// Vector versions of libm functions without -ffast-math.
+//
+// GCC turns a call inside an `omp simd` loop into a call to glibc's libmvec
+// (_ZGVbN2v_log1p, _ZGVdN4v_log1p, _ZGVeN8v_log1p, ...) only when the function
+// carries a `declare simd` declaration. glibc's <math.h> provides one only under
+// -ffast-math, which would break NaN/inf handling and change the FPU mode of the
+// whole process. Redeclaring the functions here gives the vector calls without it.
+// libmvec documents at most 4 ulp for these functions over their whole domain.
+#pragma once
+#include <cmath>
+
+#include "config.hpp"
+
+extern "C" {
+#pragma omp declare simd notinbranch
+double log(double) noexcept;
+#pragma omp declare simd notinbranch
+float logf(float) noexcept;
+#pragma omp declare simd notinbranch
+double exp(double) noexcept;
+#pragma omp declare simd notinbranch
+float expf(float) noexcept;
+#pragma omp declare simd notinbranch
+double log1p(double) noexcept;
+#pragma omp declare simd notinbranch
+float log1pf(float) noexcept;
+#pragma omp declare simd notinbranch
+double expm1(double) noexcept;
+#pragma omp declare simd notinbranch
+float expm1f(float) noexcept;
+}
+
+namespace fastloss::FASTLOSS_ISA::math {
+
+// Overloads on the element type, so that functors are written once for float and double.
+FASTLOSS_INLINE double log(double x) { return ::log(x); }
+FASTLOSS_INLINE float log(float x) { return ::logf(x); }
+FASTLOSS_INLINE double exp(double x) { return ::exp(x); }
+FASTLOSS_INLINE float exp(float x) { return ::expf(x); }
+FASTLOSS_INLINE double log1p(double x) { return ::log1p(x); }
+FASTLOSS_INLINE float log1p(float x) { return ::log1pf(x); }
+FASTLOSS_INLINE double expm1(double x) { return ::expm1(x); }
+FASTLOSS_INLINE float expm1(float x) { return ::expm1f(x); }
+
+template <class T>
+FASTLOSS_INLINE T abs(T x) { return __builtin_fabs(x); }
+FASTLOSS_INLINE float abs(float x) { return __builtin_fabsf(x); }
+
+// clamp(x, lo, hi) that returns NaN for NaN x (std::clamp would not say).
+template <class T>
+FASTLOSS_INLINE T clamp(T x, T lo, T hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
+// sign of x as -1, 0, +1, NaN for NaN (as np.sign).
+template <class T>
+FASTLOSS_INLINE T sign(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : x - x); }
+
+}  // namespace fastloss::FASTLOSS_ISA::math

@@ -1,0 +1,8 @@
+// One register_<family> function per family of bindings, called from module.cpp.
+#pragma once
+#include "pybind11.hpp"
+
+namespace fastloss {
+void register_elementwise(py::module_& m);
+void register_runtime(py::module_& m);
+}  // namespace fastloss

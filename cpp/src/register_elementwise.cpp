@@ -1,0 +1,83 @@
+// Bindings of the elementwise losses: one generic entry point, registered once per
+// loss from the list in fastloss/losses.hpp.
+#include <algorithm>
+
+#include "arrays.hpp"
+#include "dispatch.hpp"
+#include "fastloss/losses.hpp"
+#include "register.hpp"
+
+namespace fastloss {
+
+namespace {
+
+// _core.<loss>(mode, y, p, w, value, grad, hess, scale, params) -> float
+// Returns the float64 sum for modes with kSum (0.0 otherwise).
+double run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mode, py::handle y_h,
+                       py::handle p_h, py::handle w_h, py::handle value_h, py::handle grad_h,
+                       py::handle hess_h, double scale, py::handle params_h) {
+  const ElementwiseKernels& k = kernel_table().*member;
+  if (mode >= kModes) throw py::value_error("invalid mode " + std::to_string(mode));
+  if (!py::isinstance<py::array>(y_h)) throw py::type_error("y must be a numpy.ndarray");
+  const int dtype = dtype_index(py::reinterpret_borrow<py::array>(y_h));
+  if (dtype < 0) throw py::type_error("y must be float32 or float64");
+  const ElementwiseFn fn = k.fn[dtype][mode];
+  if (fn == nullptr) throw py::value_error("mode " + std::to_string(mode) + " is not available");
+
+  if (!py::isinstance<py::array>(p_h)) throw py::type_error("p must be a numpy.ndarray");
+  const index_t n = static_cast<index_t>(std::max(py::reinterpret_borrow<py::array>(y_h).size(),
+                                                  py::reinterpret_borrow<py::array>(p_h).size()));
+  const py::array y = input(y_h, "y", dtype, n);
+  const py::array p = input(p_h, "p", dtype, n);
+  const bool weighted = (mode & kWeighted) != 0;
+  py::array w;
+  if (weighted) w = input(w_h, "w", dtype, n);
+  else if (!w_h.is_none()) throw py::value_error("w was given but this mode is unweighted");
+
+  if (!py::isinstance<py::tuple>(params_h)) throw py::type_error("params must be a tuple of floats");
+  const auto params_t = py::reinterpret_borrow<py::tuple>(params_h);
+  if (static_cast<int>(params_t.size()) != k.n_params)
+    throw py::value_error("expected " + std::to_string(k.n_params) + " parameters, got " +
+                          std::to_string(params_t.size()));
+  double params[8] = {};
+  for (int i = 0; i < k.n_params; ++i) params[i] = params_t[i].cast<double>();
+
+  const std::initializer_list<const py::array*> inputs = {&y, &p, weighted ? &w : &y};
+  ElementwiseCall c{};
+  c.value = output(value_h, mode & kValue, "value", dtype, n, inputs);
+  c.grad = output(grad_h, mode & kGrad, "grad", dtype, n, inputs);
+  c.hess = output(hess_h, mode & kHess, "hess", dtype, n, inputs);
+  Repeated repeated;
+  c.y = repeated(y, n, dtype, c.y_advances);
+  c.p = repeated(p, n, dtype, c.p_advances);
+  c.w = weighted ? repeated(w, n, dtype, c.w_advances) : nullptr;
+  c.n = n;
+  c.scale = scale;
+  c.params = params;
+  c.threads = max_threads();
+  if (n < kBlock) return fn(c);
+  // Everything the kernel reads is now in raw pointers into arrays that this frame
+  // keeps alive, so other Python threads may run meanwhile.
+  py::gil_scoped_release release;
+  return fn(c);
+}
+
+}  // namespace
+
+void register_elementwise(py::module_& m) {
+#define FASTLOSS_X(name, Functor, count)                                                            \
+  m.def(#name, [](unsigned mode, py::handle y, py::handle p, py::handle w, py::handle value,        \
+                  py::handle grad, py::handle hess, double scale, py::handle params) {              \
+    return run_elementwise(&KernelTable::name, mode, y, p, w, value, grad, hess, scale, params);    \
+  });
+  FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_X)
+#undef FASTLOSS_X
+  // bandwidth_probe(y, p) -> float64 sum of y + p: one read of each input, nothing else.
+  m.def("bandwidth_probe", [](py::handle y, py::handle p) {
+    const py::tuple no_params;
+    return run_elementwise(&KernelTable::bandwidth_probe, kSum, y, p, py::none(), py::none(), py::none(),
+                           py::none(), 1.0, no_params);
+  });
+}
+
+}  // namespace fastloss

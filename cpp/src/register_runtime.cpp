@@ -1,0 +1,49 @@
+// Run-time controls (threads, instruction set) and the weight check.
+#include <stdexcept>
+
+#include "arrays.hpp"
+#include "dispatch.hpp"
+#include "register.hpp"
+
+namespace fastloss {
+
+void register_runtime(py::module_& m) {
+  max_threads();  // fixes OpenMP's default thread count as seen at import
+  m.attr("block_size") = kBlock;
+  m.attr("MODE_SUM") = static_cast<int>(kSum);
+  m.attr("MODE_VALUE") = static_cast<int>(kValue);
+  m.attr("MODE_GRAD") = static_cast<int>(kGrad);
+  m.attr("MODE_HESS") = static_cast<int>(kHess);
+  m.attr("MODE_WEIGHTED") = static_cast<int>(kWeighted);
+  m.attr("openmp") = has_openmp();
+  m.def("get_num_threads", &max_threads);
+  m.def("set_num_threads", &set_num_threads);
+  m.def("isa", [] { return std::string(kernel_table().isa); });
+  m.def("available_isas", &available_isas);
+  m.def("select_isa", [](const std::string& name) {
+    try {
+      select_isa(name);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(e.what());
+    }
+  });
+  // weight_sum(w) -> (float64 sum, index of the first negative/NaN/inf weight or -1)
+  m.def("weight_sum", [](py::handle w_h) {
+    if (!py::isinstance<py::array>(w_h)) throw py::type_error("w must be a numpy.ndarray");
+    const int dtype = dtype_index(py::reinterpret_borrow<py::array>(w_h));
+    if (dtype < 0) throw py::type_error("w must be float32 or float64");
+    const py::array w = input(w_h, "w", dtype, py::reinterpret_borrow<py::array>(w_h).size());
+    const WeightCall c{w.data(), static_cast<index_t>(w.size()), max_threads()};
+    const WeightFn fn = kernel_table().weight_sum[dtype];
+    WeightSummary s;
+    if (c.n < kBlock) {
+      s = fn(c);
+    } else {
+      py::gil_scoped_release release;  // w is kept alive by this frame
+      s = fn(c);
+    }
+    return py::make_tuple(s.sum, s.first_bad);
+  });
+}
+
+}  // namespace fastloss

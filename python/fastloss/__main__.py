@@ -1,0 +1,89 @@
+"""``python -m fastloss``: the seed's worked examples, then a short speed table
+against the NumPy reference."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+import numpy as np
+
+import fastloss as fl
+from fastloss import _core
+from fastloss._timing import format_seconds, median_seconds
+
+# (loss, description of the inputs, call, the seed's figure, note) - SPEC section 4.
+EXAMPLES = [
+    ("mse", "y=6.3, ŷ=6.1", lambda: fl.mse([6.3], [6.1]), "0.04", ""),
+    ("mae", "y=6.3, ŷ=6.1", lambda: fl.mae([6.3], [6.1]), "0.2", ""),
+    ("huber δ=1", "y=6.3, ŷ=6.1", lambda: fl.huber([6.3], [6.1], delta=1.0), "0.02", ""),
+    ("cauchy (sum)", "y=6.3, ŷ=6.1", lambda: fl.cauchy([6.3], [6.1], reduction="sum"), "—",
+     "the seed gives no figure"),
+]
+
+
+def _agrees(value: float, seed: str) -> bool:
+    try:
+        figure = float(seed)
+    except ValueError:
+        return True
+    decimals = len(seed.split(".")[1]) if "." in seed else 0
+    return round(value, decimals) == figure
+
+
+def print_examples() -> None:
+    print("The seed's worked examples (SPEC section 4)\n")
+    rows = [("loss", "inputs", "fastloss", "seed says", "note")]
+    for name, inputs, call, seed, note in EXAMPLES:
+        value = float(call())
+        if not _agrees(value, seed):
+            note = (note + "; " if note else "") + "differs from the seed's figure"
+        rows.append((name, inputs, f"{value:.7g}", seed, note))
+    _table(rows)
+
+
+def _sample(loss, n: int, dtype, rng) -> tuple[np.ndarray, np.ndarray]:
+    y = rng.normal(size=n)
+    p = y + rng.normal(size=n)
+    return y.astype(dtype), p.astype(dtype)
+
+
+def print_speed(sizes=(100, 10_000, 1_000_000)) -> None:
+    print(f"\nSpeed against the NumPy reference (median time per call; {_machine()})\n")
+    rng = np.random.default_rng(0)
+    rows = [("loss", "dtype", "n", "fastloss", "NumPy reference", "speed-up")]
+    for loss in fl.LOSSES.values():
+        for dtype in (np.float32, np.float64):
+            for n in sizes:
+                y, p = _sample(loss, n, dtype, rng)
+                t_fast = median_seconds(lambda: loss(y, p))
+                t_ref = median_seconds(lambda: loss.reference(y, p))
+                rows.append((loss.name, np.dtype(dtype).name, f"{n:,}", format_seconds(t_fast),
+                             format_seconds(t_ref), f"{t_ref / t_fast:.1f}×"))
+    _table(rows)
+
+
+def _machine() -> str:
+    return (f"{platform.machine()}, {_core.isa()} kernels, {fl.get_num_threads()} threads, "
+            f"NumPy {np.__version__}, Python {platform.python_version()}")
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for k, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def main(argv: list[str]) -> int:
+    if argv:
+        print("usage: python -m fastloss", file=sys.stderr)
+        return 2
+    print_examples()
+    print_speed()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

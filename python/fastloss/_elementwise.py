@@ -1,0 +1,126 @@
+"""Losses of one element at a time: loss(y_true[i], y_pred[i]) over the
+broadcast shape of the inputs (SPEC section 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _canonical as c
+from . import _core
+from ._loss import GRAD, GRAD_HESS, VALUE, VALUE_AND_GRAD, Loss
+
+ndarray = np.ndarray
+contiguous = np.ascontiguousarray
+F32, F64 = c.F32, c.F64
+REDUCTIONS = c.REDUCTIONS
+SUM, VALUE_OUT, GRAD_OUT, HESS_OUT, WEIGHTED = _core.MODE_SUM, _core.MODE_VALUE, _core.MODE_GRAD, \
+    _core.MODE_HESS, _core.MODE_WEIGHTED
+
+
+class ElementwiseLoss(Loss):
+    """A loss computed element by element by one of the elementwise kernels."""
+
+    def __init__(self, name, params, reference, doc):
+        super().__init__(name, params, reference, doc)
+        self._kernel = getattr(_core, name)
+
+    def __call__(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
+                 out: Any = None, **params: Any) -> Any:
+        return self._run(VALUE, y_true, y_pred, reduction, sample_weight, out, params)
+
+    def grad(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
+             out: Any = None, **params: Any) -> np.ndarray:
+        """d(reduced loss)/d(y_pred), with the shape of ``y_pred`` (summed over
+        the axes along which ``y_pred`` was broadcast); with ``reduction="none"``
+        each element's own derivative, of the broadcast shape. ``out=`` receives it."""
+        return self._run(GRAD, y_true, y_pred, reduction, sample_weight, out, params)
+
+    def value_and_grad(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
+                       out: Any = None, **params: Any) -> tuple[Any, np.ndarray]:
+        """``(value, grad)`` computed in one pass; ``out=`` receives the gradient."""
+        return self._run(VALUE_AND_GRAD, y_true, y_pred, reduction, sample_weight, out, params)
+
+    def grad_hess(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
+                  out: Any = None, **params: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(grad, hess)``: the gradient and the diagonal of the Hessian with
+        respect to ``y_pred`` in one pass, each shaped as ``grad``'s result;
+        ``out=`` takes a pair of arrays."""
+        return self._run(GRAD_HESS, y_true, y_pred, reduction, sample_weight, out, params)
+
+    def _run(self, entry: int, y_true: Any, y_pred: Any, reduction: Any, sample_weight: Any, out: Any,
+             params: dict[str, Any]) -> Any:
+        prm = self._params(params) if params else self._defaults
+        if reduction not in REDUCTIONS:
+            c.check_reduction(reduction)
+        y = y_true if type(y_true) is ndarray else c.as_array(y_true, "y_true")
+        p = y_pred if type(y_pred) is ndarray else c.as_array(y_pred, "y_pred")
+        dt = y.dtype
+        shape = y.shape
+        if sample_weight is None and dt is p.dtype and (dt is F64 or dt is F32) and p.shape == shape:
+            # The common case (this path is the per-call cost for small arrays).
+            rdt = cdt = dt
+            n = y.size
+            yc = contiguous(y, cdt)
+            pc = contiguous(p, cdt)
+            w = None
+        else:
+            yc, pc, w, shape, rdt, cdt, n = c.prepare_elementwise(y_true, y_pred, y, p, sample_weight)
+        mode = 0
+        denominator = n  # of the mean: n, or sum(w) when weighted
+        if w is not None:
+            denominator = c.weight_sum(w, reduction)
+            mode = WEIGHTED
+        scale = 1.0 / denominator if reduction == "mean" and denominator else 1.0
+        kernel = self._kernel
+
+        if entry == VALUE:
+            if reduction == "none":
+                if out is not None:
+                    c.check_out(out, shape, rdt)
+                value = c.kernel_target(out, shape, cdt, (yc, pc, w))
+                kernel(mode | VALUE_OUT, yc, pc, w, value, None, None, scale, prm)
+                return c.deliver(value, out, rdt)
+            if out is not None:
+                raise ValueError("out= receives the per-element loss: it needs reduction='none'")
+            total = kernel(mode | SUM, yc, pc, w, None, None, None, scale, prm)
+            return c.reduced(total, reduction, denominator, rdt)
+
+        # The gradient (and Hessian) of a reduced loss has y_pred's shape; with
+        # reduction="none" it is each element's own derivative, of the broadcast shape.
+        gshape = shape if reduction == "none" else p.shape
+        if entry == GRAD_HESS:
+            g_out, h_out = (None, None) if out is None else c.out_pair(out)
+            if out is not None:
+                c.check_out(g_out, gshape, rdt, "out[0]")
+                c.check_out(h_out, gshape, rdt, "out[1]")
+            grad = self._target(g_out, gshape, shape, cdt, (yc, pc, w))
+            hess = self._target(h_out, gshape, shape, cdt, (yc, pc, w, grad))
+            kernel(mode | GRAD_OUT | HESS_OUT, yc, pc, w, None, grad, hess, scale, prm)
+            return self._grad(grad, g_out, gshape, rdt), self._grad(hess, h_out, gshape, rdt)
+
+        if out is not None:
+            c.check_out(out, gshape, rdt)
+        grad = self._target(out, gshape, shape, cdt, (yc, pc, w))
+        if entry == GRAD:
+            kernel(mode | GRAD_OUT, yc, pc, w, None, grad, None, scale, prm)
+            return self._grad(grad, out, gshape, rdt)
+        if reduction == "none":
+            value = np.empty(shape, cdt)
+            kernel(mode | VALUE_OUT | GRAD_OUT, yc, pc, w, value, grad, None, scale, prm)
+            return c.deliver(value, None, rdt), self._grad(grad, out, gshape, rdt)
+        total = kernel(mode | SUM | GRAD_OUT, yc, pc, w, None, grad, None, scale, prm)
+        return c.reduced(total, reduction, denominator, rdt), self._grad(grad, out, gshape, rdt)
+
+    @staticmethod
+    def _target(out, gshape, shape, cdt, inputs):
+        if gshape != shape:
+            return np.empty(shape, cdt)  # summed down to gshape afterwards
+        return c.kernel_target(out, shape, cdt, inputs)
+
+    @staticmethod
+    def _grad(result: np.ndarray, out, gshape, rdt) -> np.ndarray:
+        if result.shape != gshape:
+            result = c.sum_to_shape(result, gshape)
+        return c.deliver(result, out, rdt)

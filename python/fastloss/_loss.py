@@ -1,0 +1,74 @@
+"""The ``Loss`` object: five entry points over one kernel call path."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+# Entry points; the kernel modes they map to are in the loop shapes' modules.
+VALUE, GRAD, VALUE_AND_GRAD, GRAD_HESS = range(4)
+
+
+class Param:
+    """A keyword hyper-parameter: its default and its check (which raises
+    ValueError/TypeError naming the value and returns it as a float)."""
+
+    __slots__ = ("name", "default", "check")
+
+    def __init__(self, name: str, default: float, check: Callable[[str, Any], float]):
+        self.name = name
+        self.default = default
+        self.check = check
+
+
+def positive(name: str, value: Any) -> float:
+    """A finite number > 0."""
+    v = _number(name, value)
+    if not (v > 0.0 and math.isfinite(v)):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+class Loss:
+    """A loss function with five entry points.
+
+    ``loss(y_true, y_pred, ...)`` the value; ``loss.grad`` the gradient of the
+    reduced loss with respect to ``y_pred``; ``loss.value_and_grad`` both in one
+    pass; ``loss.grad_hess`` the gradient and the Hessian diagonal in one pass;
+    ``loss.reference`` the plain-NumPy float64 reference of the value.
+
+    Each family of losses (elementwise, ...) defines the four computing entry
+    points with its own positional inputs; this base holds what they share.
+    """
+
+    def __init__(self, name: str, params: tuple[Param, ...], reference: Callable[..., Any], doc: str):
+        if not callable(reference):
+            raise TypeError(f"loss {name!r} needs a NumPy reference")
+        self.name = name
+        self.params = params
+        self.reference = reference
+        self._defaults = tuple(p.check(p.name, p.default) for p in params)
+        self.__doc__ = doc
+        self.__signature__ = inspect.signature(reference)
+
+    def __repr__(self) -> str:
+        return f"<fastloss.{self.name}>"
+
+    def _params(self, given: dict[str, Any]) -> tuple[float, ...]:
+        if not given:
+            return self._defaults
+        unknown = set(given) - {p.name for p in self.params}
+        if unknown:
+            raise TypeError(f"{self.name}() got unexpected keyword argument(s) {sorted(unknown)}; "
+                            f"its parameters are {[p.name for p in self.params]}")
+        return tuple(p.check(p.name, given[p.name]) if p.name in given else d
+                     for p, d in zip(self.params, self._defaults))

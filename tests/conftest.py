@@ -1,0 +1,59 @@
+"""Shared helpers: inputs for each loss's domain, layouts, tolerances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+
+SIZES = [0, 1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1023, 1025, 100003]
+DTYPES = [np.float16, np.float32, np.float64, np.int64]
+REDUCTIONS = ["mean", "sum", "none"]
+
+# Relative tolerances against the float64 reference, per computing dtype: float64
+# kernels differ from the reference by a few ulp at most (libmvec's log1p is
+# documented within 4 ulp); float32 kernels by the float32 rounding of the residual
+# and of the result; float16 results by float16's rounding (2**-11).
+RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5, np.dtype(np.float16): 2e-3}
+
+
+def inputs(loss, n, dtype, rng, shape=None):
+    """y_true, y_pred for ``loss``'s domain, of ``dtype``."""
+    shape = (n,) if shape is None else shape
+    if loss.domain == "real":
+        if np.dtype(dtype).kind in "iu":
+            return rng.integers(-5, 6, size=shape).astype(dtype), rng.integers(-5, 6, size=shape).astype(dtype)
+        y = rng.normal(size=shape) * 2
+        p = y + rng.normal(size=shape) * rng.choice([0.1, 1.0, 5.0], size=shape)
+        return y.astype(dtype), p.astype(dtype)
+    raise NotImplementedError(loss.domain)
+
+
+def weights(shape, rng):
+    return rng.uniform(0.0, 3.0, size=shape)
+
+
+def result_dtype(*arrays):
+    kinds = [np.float64 if np.asarray(a).dtype.kind in "biu" else np.asarray(a).dtype for a in arrays]
+    return np.result_type(*kinds)
+
+
+def assert_matches_reference(actual, expected, dtype, reduction=None):
+    """``expected`` is the float64 reference; it is rounded to the result dtype
+    first (so overflow to inf in float16 sums is expected, as NumPy gives)."""
+    dtype = np.dtype(dtype)
+    assert np.asarray(actual).dtype == dtype
+    exp = np.asarray(expected).astype(dtype)
+    rtol = RTOL[dtype]
+    atol = 0.0 if dtype == np.float64 else rtol * 1e-3
+    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), exp.astype(np.float64), rtol=rtol, atol=atol)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+ALL_LOSSES = sorted(fl.LOSSES.values(), key=lambda l: l.name)
+loss_ids = [l.name for l in ALL_LOSSES]

@@ -1,0 +1,111 @@
+"""Gradients and Hessians against central finite differences of the NumPy
+reference, in float64, for every loss, reduction and weighting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import ALL_LOSSES, REDUCTIONS, inputs, loss_ids
+
+# Points where a loss has a kink are moved away from it, so that finite
+# differences are meaningful (mae at d = 0, huber at |d| = delta).
+KINKS = {"mae": lambda d, prm: np.abs(d), "huber": lambda d, prm: np.abs(np.abs(d) - prm.get("delta", 1.0))}
+PARAMS = {"huber": [{}, {"delta": 0.3}, {"delta": 2.5}], "cauchy": [{}, {"scale": 0.5}, {"scale": 3.0}]}
+
+
+def _points(loss, prm, rng, n=64):
+    y, p = inputs(loss, n, np.float64, rng)
+    kink = KINKS.get(loss.name)
+    if kink is not None:
+        p = np.where(kink(y - p, prm) < 1e-3, p + 0.01, p)
+    return y, p
+
+
+def _fd_elementwise(loss, y, p, prm):
+    """Central differences of the per-element reference: (first, second) derivative."""
+    h1 = 1e-6 * np.maximum(1.0, np.abs(p))
+    h2 = 1e-4 * np.maximum(1.0, np.abs(p))
+    f = lambda q: loss.reference(y, q, reduction="none", **prm)
+    g = (f(p + h1) - f(p - h1)) / (2 * h1)
+    h = (f(p + h2) - 2 * f(p) + f(p - h2)) / (h2 * h2)
+    return g, h
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
+def test_grad_hess_finite_differences(loss, rng):
+    for prm in PARAMS.get(loss.name, [{}]):
+        y, p = _points(loss, prm, rng)
+        w = rng.uniform(0.1, 2.0, size=y.shape)
+        g_fd, h_fd = _fd_elementwise(loss, y, p, prm)
+        for reduction in REDUCTIONS:
+            for sw in (None, w):
+                # SPEC section 1: the derivative of the mean divides by n (or sum(w)).
+                weight = np.ones_like(y) if sw is None else sw
+                factor = weight / weight.sum() if reduction == "mean" else weight
+                g, h = loss.grad_hess(y, p, reduction=reduction, sample_weight=sw, **prm)
+                np.testing.assert_allclose(g, g_fd * factor, rtol=1e-6, atol=1e-9 * np.abs(factor).max())
+                np.testing.assert_allclose(h, h_fd * factor, rtol=1e-4, atol=1e-5 * np.abs(factor).max())
+                np.testing.assert_allclose(loss.grad(y, p, reduction=reduction, sample_weight=sw, **prm), g,
+                                           rtol=0, atol=0)
+                v, g2 = loss.value_and_grad(y, p, reduction=reduction, sample_weight=sw, **prm)
+                np.testing.assert_array_equal(g2, g)
+                np.testing.assert_array_equal(v, loss(y, p, reduction=reduction, sample_weight=sw, **prm))
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
+def test_grad_of_reduced_reference(loss, rng):
+    """The gradient of the mean, checked against finite differences of the
+    *reduced* reference itself (not of the per-element formula)."""
+    y, p = _points(loss, {}, rng, n=12)
+    w = rng.uniform(0.1, 2.0, size=y.shape)
+    g = loss.grad(y, p, sample_weight=w)
+    eps = 1e-6
+    for i in range(y.size):
+        e = np.zeros_like(p)
+        e[i] = eps
+        fd = (loss.reference(y, p + e, sample_weight=w) - loss.reference(y, p - e, sample_weight=w)) / (2 * eps)
+        assert g[i] == pytest.approx(fd, rel=1e-6, abs=1e-10)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
+def test_grad_broadcast_pred_sums(loss, rng):
+    """A broadcast y_pred (one prediction for many targets) gets the gradient of
+    the reduced loss with respect to itself: the sum over the broadcast axes."""
+    y, _ = inputs(loss, 0, np.float64, rng, shape=(50, 3))
+    p = rng.normal(size=(1, 3))
+    g, h = loss.grad_hess(y, p, reduction="sum")
+    assert g.shape == (1, 3) and h.shape == (1, 3)
+    g_full, h_full = loss.grad_hess(y, np.broadcast_to(p, y.shape).copy(), reduction="sum")
+    np.testing.assert_allclose(g, g_full.sum(axis=0, keepdims=True), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h, h_full.sum(axis=0, keepdims=True), rtol=1e-12, atol=1e-12)
+    g_none = loss.grad(y, p, reduction="none")
+    assert g_none.shape == (50, 3)
+
+
+def test_known_derivatives_by_hand():
+    """Hand-calculated derivatives at d = y - p = 0.2 (y = 6.3, p = 6.1)."""
+    import fastloss as fl
+
+    y, p = np.array([6.3]), np.array([6.1])
+    d = 6.3 - 6.1
+    assert fl.mse.grad_hess(y, p) == pytest.approx((-2 * d, 2.0))
+    assert fl.mae.grad_hess(y, p) == pytest.approx((-1.0, 0.0))
+    assert fl.huber.grad_hess(y, p) == pytest.approx((-d, 1.0))
+    assert fl.huber.grad_hess(y, p, delta=0.1) == pytest.approx((-0.1, 0.0))
+    assert fl.cauchy.grad_hess(y, p) == pytest.approx((-2 * d / (1 + d * d), 2 * (1 - d * d) / (1 + d * d) ** 2))
+    # MAE at d = 0: gradient 0 (SPEC); NaN propagates.
+    assert fl.mae.grad([1.0, np.nan], [1.0, 2.0], reduction="none")[0] == 0.0
+    assert np.isnan(fl.mae.grad([1.0, np.nan], [1.0, 2.0], reduction="none")[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cauchy_extreme_residuals(dtype):
+    """Residuals whose square overflows: value inf, derivatives their limit 0."""
+    import fastloss as fl
+
+    big = np.finfo(dtype).max / 4
+    g, h = fl.cauchy.grad_hess(np.array([big, -big, 0], dtype), np.zeros(3, dtype), reduction="none")
+    assert np.all(np.isfinite(g)) and np.all(np.isfinite(h))
+    assert np.all(np.abs(g[:2]) < 1e-30) and np.all(np.abs(h[:2]) < 1e-30)
+    assert np.isinf(fl.cauchy(np.array([big], dtype), np.zeros(1, dtype)))

@@ -1,0 +1,156 @@
+"""Bad input raises the exception SPEC section 2 names, with the offending value
+in the message, and writes nothing to out= or to the inputs."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+from conftest import ALL_LOSSES, loss_ids
+
+ENTRY_POINTS = ["__call__", "grad", "value_and_grad", "grad_hess"]
+
+
+def entry(loss, name):
+    return loss if name == "__call__" else getattr(loss, name)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_shapes_that_do_not_broadcast(loss, name):
+    with pytest.raises(ValueError, match=r"\(3,\).*\(4,\)"):
+        entry(loss, name)(np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError, match=r"sample_weight shape \(5,\)"):
+        entry(loss, name)(np.zeros(3), np.zeros(3), sample_weight=np.ones(5))
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_unknown_reduction(loss, name):
+    with pytest.raises(ValueError, match=r"'mean', 'sum', 'none'.*'avg'"):
+        entry(loss, name)(np.zeros(3), np.zeros(3), reduction="avg")
+    with pytest.raises(ValueError, match="None"):
+        entry(loss, name)(np.zeros(3), np.zeros(3), reduction=None)
+
+
+@pytest.mark.parametrize("loss", [fl.huber, fl.cauchy], ids=["huber", "cauchy"])
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_parameter_must_be_positive(loss, bad):
+    name = loss.params[0].name
+    with pytest.raises(ValueError, match=f"{name}.*{bad!r}"):
+        loss(np.zeros(3), np.zeros(3), **{name: bad})
+    with pytest.raises(ValueError, match=name):
+        loss.grad_hess(np.zeros(3), np.zeros(3), **{name: bad})
+
+
+def test_parameter_type_and_unknown_keyword():
+    with pytest.raises(TypeError, match="delta"):
+        fl.huber([1.0], [2.0], delta="1")
+    with pytest.raises(TypeError, match="deltta"):
+        fl.huber([1.0], [2.0], deltta=1.0)
+    with pytest.raises(TypeError, match="delta"):
+        fl.mse([1.0], [2.0], delta=1.0)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
+@pytest.mark.parametrize("bad, kind", [
+    (np.array([1 + 2j]), "complex"),
+    (np.array([1.0], dtype=object), "object"),
+    (np.array(["1.0"]), "string"),
+    (np.array([b"1"]), "bytes"),
+    (np.array([datetime.datetime(2020, 1, 1)], dtype="datetime64[s]"), "datetime"),
+    (np.array([1], dtype="timedelta64[s]"), "timedelta"),
+])
+def test_rejected_dtypes(loss, bad, kind):
+    with pytest.raises(TypeError, match=f"y_pred.*{kind}"):
+        loss(np.zeros(1), bad)
+    with pytest.raises(TypeError, match=f"y_true.*{kind}"):
+        loss.grad(bad, np.zeros(1))
+    with pytest.raises(TypeError, match=f"sample_weight.*{kind}"):
+        loss(np.zeros(1), np.zeros(1), sample_weight=bad)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
+def test_bad_weights(loss):
+    y = np.zeros(5)
+    with pytest.raises(ValueError, match=r"-1\.0.*position 2"):
+        loss(y, y, sample_weight=[1.0, 1.0, -1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"nan.*position 0"):
+        loss.grad(y, y, sample_weight=[np.nan, 1.0, 1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"inf.*position 4"):
+        loss.grad_hess(y, y, sample_weight=[1, 1, 1, 1, np.inf])
+    with pytest.raises(ValueError, match="sums to 0"):
+        loss(y, y, sample_weight=np.zeros(5))
+    # all-zero weights are fine for a sum
+    assert loss(y, y, sample_weight=np.zeros(5), reduction="sum") == 0.0
+    # a bad weight far into a large array (a block the threads run) is found too
+    w = np.ones(300_001)
+    w[299_999] = -2.0
+    with pytest.raises(ValueError, match=r"-2\.0.*position 299999"):
+        loss(np.zeros(300_001), np.zeros(300_001), sample_weight=w)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
+def test_bad_out(loss):
+    y = np.linspace(0, 1, 6).reshape(2, 3)
+    p = y[::-1].copy()
+    for out, match in [
+        (np.empty(6), r"shape \(6,\).*\(2, 3\)"),
+        (np.empty((2, 3), np.float32), "dtype float32"),
+        ([0.0] * 6, "numpy.ndarray"),
+    ]:
+        sentinel = out.copy() if isinstance(out, np.ndarray) else None
+        with pytest.raises((ValueError, TypeError), match=match):
+            loss(y, p, reduction="none", out=out)
+        with pytest.raises((ValueError, TypeError), match=match):
+            loss.grad(y, p, out=out)
+        if sentinel is not None:
+            np.testing.assert_array_equal(out, sentinel)  # nothing written
+    ro = np.zeros((2, 3))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        loss.grad(y, p, out=ro)
+    with pytest.raises(ValueError, match="reduction='none'"):
+        loss(y, p, out=np.empty((2, 3)))
+    with pytest.raises(TypeError, match="pair"):
+        loss.grad_hess(y, p, out=np.empty((2, 3)))
+    # out= of a loss whose weights are bad is left untouched
+    out = np.full((2, 3), 7.0)
+    with pytest.raises(ValueError):
+        loss.grad(y, p, sample_weight=-np.ones(3), out=out)
+    assert np.all(out == 7.0)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
+def test_ragged_input(loss):
+    with pytest.raises(ValueError, match="y_pred"):
+        loss([1.0, 2.0], [[1.0], [1.0, 2.0]])
+
+
+def test_private_core_checks_its_arguments():
+    """The binding checks what Python should have validated: no read or write
+    outside a buffer even when _core is called directly with wrong arguments."""
+    from fastloss import _core
+
+    y = np.zeros(10)
+    with pytest.raises(ValueError, match="elements"):
+        _core.mse(_core.MODE_SUM, y, np.zeros(7), None, None, None, None, 1.0, ())
+    with pytest.raises(TypeError, match="dtype"):
+        _core.mse(_core.MODE_SUM, y, np.zeros(10, np.float32), None, None, None, None, 1.0, ())
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.mse(_core.MODE_SUM, y, np.zeros(20)[::2], None, None, None, None, 1.0, ())
+    with pytest.raises(TypeError, match="grad"):
+        _core.mse(_core.MODE_GRAD, y, y, None, None, None, None, 1.0, ())
+    with pytest.raises(ValueError, match="elements"):
+        _core.mse(_core.MODE_GRAD, y, y, None, None, np.zeros(9), None, 1.0, ())
+    with pytest.raises(ValueError, match="overlaps"):
+        _core.mse(_core.MODE_GRAD, y, y, None, None, y, None, 1.0, ())
+    with pytest.raises(ValueError, match="parameters"):
+        _core.huber(_core.MODE_SUM, y, y, None, None, None, None, 1.0, ())
+    with pytest.raises(ValueError, match="mode"):
+        _core.mse(99, y, y, None, None, None, None, 1.0, ())
+    with pytest.raises(ValueError, match="mode"):
+        _core.mse(_core.MODE_HESS, y, y, None, None, None, np.zeros(10), 1.0, ())
