@@ -2,8 +2,13 @@
 // Python tier has already canonicalised the inputs; these checks make sure that
 // a wrong call from Python (or from a user of the private _core module) raises
 // instead of reading or writing outside a buffer.
+//
+// Arrays are read through NumPy's struct directly (no py::array temporaries,
+// which would cost reference counting or, for a default py::array, an
+// allocation on every call: this is the per-call path for small inputs).
 #pragma once
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -13,66 +18,104 @@
 
 namespace fastloss {
 
-// kF32 or kF64 for a float32 / float64 array, -1 otherwise.
-inline int dtype_index(const py::array& a) {
-  const int num = py::detail::array_descriptor_proxy(py::detail::array_proxy(a.ptr())->descr)->type_num;
-  return num == py::detail::npy_api::NPY_FLOAT_ ? kF32 : num == py::detail::npy_api::NPY_DOUBLE_ ? kF64 : -1;
-}
+// A borrowed view of an ndarray argument; valid for the duration of the call.
+struct ArrayView {
+  char* data = nullptr;
+  index_t size = 0;
+  int dtype = -1;  // kF32, kF64, or -1 for any other dtype
+  int flags = 0;
+  std::size_t itemsize() const { return dtype == kF32 ? sizeof(float) : sizeof(double); }
+  bool c_contiguous() const { return (flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) != 0; }
+  bool writeable() const { return (flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) != 0; }
+};
 
-inline bool c_contiguous(const py::array& a) {
-  return (py::detail::array_proxy(a.ptr())->flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) != 0;
-}
+inline bool is_ndarray(py::handle h) { return py::detail::npy_api::get().PyArray_Check_(h.ptr()) != 0; }
 
-inline bool writeable(const py::array& a) {
-  return (py::detail::array_proxy(a.ptr())->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) != 0;
+inline ArrayView view(py::handle h, const char* what) {
+  if (!is_ndarray(h)) throw py::type_error(std::string(what) + " must be a numpy.ndarray");
+  const auto* a = py::detail::array_proxy(h.ptr());
+  ArrayView v;
+  v.data = a->data;
+  v.flags = a->flags;
+  v.size = 1;
+  for (int i = 0; i < a->nd; ++i) v.size *= static_cast<index_t>(a->dimensions[i]);
+  const int num = py::detail::array_descriptor_proxy(a->descr)->type_num;
+  v.dtype = num == py::detail::npy_api::NPY_FLOAT_ ? kF32 : num == py::detail::npy_api::NPY_DOUBLE_ ? kF64 : -1;
+  return v;
 }
 
 // An input operand: C-contiguous, of the call's dtype, with n elements or one.
-inline py::array input(py::handle h, const char* what, int dtype, index_t n) {
-  if (!py::isinstance<py::array>(h)) throw py::type_error(std::string(what) + " must be a numpy.ndarray");
-  auto a = py::reinterpret_borrow<py::array>(h);
-  if (dtype_index(a) != dtype) throw py::type_error(std::string(what) + " has the wrong dtype for this kernel");
-  if (!c_contiguous(a)) throw py::value_error(std::string(what) + " must be C-contiguous");
-  const index_t size = static_cast<index_t>(a.size());
-  if (size != n && size != 1)
-    throw py::value_error(std::string(what) + " has " + std::to_string(size) + " elements, expected " +
+inline ArrayView input(py::handle h, const char* what, int dtype, index_t n) {
+  const ArrayView v = view(h, what);
+  if (v.dtype != dtype) throw py::type_error(std::string(what) + " has the wrong dtype for this kernel");
+  if (!v.c_contiguous()) throw py::value_error(std::string(what) + " must be C-contiguous");
+  if (v.size != n && v.size != 1)
+    throw py::value_error(std::string(what) + " has " + std::to_string(v.size) + " elements, expected " +
                           std::to_string(n) + " or 1");
-  return a;
+  return v;
 }
 
-// An output: present exactly when wanted, C-contiguous, writeable, n elements,
-// not overlapping any input.
-inline void* output(py::handle h, bool wanted, const char* what, int dtype, index_t n,
-                    std::initializer_list<const py::array*> inputs) {
+// An output: present exactly when wanted, C-contiguous, writeable, n elements.
+inline ArrayView output(py::handle h, bool wanted, const char* what, int dtype, index_t n) {
   if (!wanted) {
     if (!h.is_none()) throw py::value_error(std::string(what) + " was given but this mode does not write it");
-    return nullptr;
+    return ArrayView{};
   }
-  auto a = input(h, what, dtype, n);
-  if (static_cast<index_t>(a.size()) != n) throw py::value_error(std::string(what) + " must have n elements");
-  if (!writeable(a)) throw py::value_error(std::string(what) + " is read-only");
-  const char* lo = static_cast<const char*>(a.data());
-  const char* hi = lo + a.nbytes();
-  for (const py::array* in : inputs) {
-    const char* ilo = static_cast<const char*>(in->data());
-    const char* ihi = ilo + in->nbytes();
-    if (n > 0 && lo < ihi && ilo < hi) throw py::value_error(std::string(what) + " overlaps an input");
-  }
-  return a.mutable_data();
+  const ArrayView v = input(h, what, dtype, n);
+  if (v.size != n) throw py::value_error(std::string(what) + " must have n elements");
+  if (!v.writeable()) throw py::value_error(std::string(what) + " is read-only");
+  return v;
 }
+
+inline bool overlap(const ArrayView& a, const ArrayView& b) {
+  return a.data != nullptr && b.data != nullptr && a.size > 0 && b.size > 0 &&
+         a.data < b.data + b.size * b.itemsize() && b.data < a.data + a.size * a.itemsize();
+}
+
+// Outputs that overlap an input or an earlier output are written to a scratch
+// buffer first and copied when the kernel is done, so a kernel never reads what
+// it has written (out= may alias y_pred, as NumPy's ufuncs allow).
+class Outputs {
+ public:
+  void* add(const ArrayView& out, std::initializer_list<const ArrayView*> inputs) {
+    if (out.data == nullptr) return nullptr;
+    bool clash = false;
+    for (const ArrayView* in : inputs) clash = clash || overlap(out, *in);
+    for (int i = 0; i < count_; ++i) clash = clash || overlap(out, pending_[i].out);
+    Pending& p = pending_[count_++];  // at most kMax outputs per call (value, grad, hess)
+    p.out = out;
+    if (!clash) return out.data;
+    p.scratch.resize(static_cast<std::size_t>(out.size) * out.itemsize());
+    return p.scratch.data();
+  }
+  void finish() {
+    for (int i = 0; i < count_; ++i)
+      if (!pending_[i].scratch.empty())
+        std::memcpy(pending_[i].out.data, pending_[i].scratch.data(), pending_[i].scratch.size());
+  }
+
+ private:
+  static constexpr int kMax = 3;
+  struct Pending {
+    ArrayView out;
+    std::vector<char> scratch;
+  };
+  Pending pending_[kMax];
+  int count_ = 0;
+};
 
 // Scalar broadcasting: a buffer of min(n, kBlock) copies of a one-element operand,
 // which every block then reads (see ElementwiseCall::*_advances).
 class Repeated {
  public:
-  const void* operator()(const py::array& a, index_t n, int dtype, bool& advances) {
-    advances = static_cast<index_t>(a.size()) == n;
-    if (advances) return a.data();
+  const void* operator()(const ArrayView& a, index_t n, bool& advances) {
+    advances = a.size == n;
+    if (advances) return a.data;
     const index_t len = n < kBlock ? n : kBlock;
-    const std::size_t item = dtype == kF32 ? sizeof(float) : sizeof(double);
+    const std::size_t item = a.itemsize();
     buffers_.emplace_back(static_cast<std::size_t>(len) * item);
     char* out = buffers_.back().data();
-    for (index_t i = 0; i < len; ++i) std::memcpy(out + i * item, a.data(), item);
+    for (index_t i = 0; i < len; ++i) std::memcpy(out + i * item, a.data, item);
     return out;
   }
 

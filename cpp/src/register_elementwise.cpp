@@ -18,19 +18,17 @@ double run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mode, p
                        py::handle hess_h, double scale, py::handle params_h) {
   const ElementwiseKernels& k = kernel_table().*member;
   if (mode >= kModes) throw py::value_error("invalid mode " + std::to_string(mode));
-  if (!py::isinstance<py::array>(y_h)) throw py::type_error("y must be a numpy.ndarray");
-  const int dtype = dtype_index(py::reinterpret_borrow<py::array>(y_h));
-  if (dtype < 0) throw py::type_error("y must be float32 or float64");
+  const ArrayView y0 = view(y_h, "y");
+  if (y0.dtype < 0) throw py::type_error("y must be float32 or float64");
+  const int dtype = y0.dtype;
   const ElementwiseFn fn = k.fn[dtype][mode];
   if (fn == nullptr) throw py::value_error("mode " + std::to_string(mode) + " is not available");
 
-  if (!py::isinstance<py::array>(p_h)) throw py::type_error("p must be a numpy.ndarray");
-  const index_t n = static_cast<index_t>(std::max(py::reinterpret_borrow<py::array>(y_h).size(),
-                                                  py::reinterpret_borrow<py::array>(p_h).size()));
-  const py::array y = input(y_h, "y", dtype, n);
-  const py::array p = input(p_h, "p", dtype, n);
+  const index_t n = std::max(y0.size, view(p_h, "p").size);
+  const ArrayView y = input(y_h, "y", dtype, n);
+  const ArrayView p = input(p_h, "p", dtype, n);
   const bool weighted = (mode & kWeighted) != 0;
-  py::array w;
+  ArrayView w;
   if (weighted) w = input(w_h, "w", dtype, n);
   else if (!w_h.is_none()) throw py::value_error("w was given but this mode is unweighted");
 
@@ -42,24 +40,30 @@ double run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mode, p
   double params[8] = {};
   for (int i = 0; i < k.n_params; ++i) params[i] = params_t[i].cast<double>();
 
-  const std::initializer_list<const py::array*> inputs = {&y, &p, weighted ? &w : &y};
   ElementwiseCall c{};
-  c.value = output(value_h, mode & kValue, "value", dtype, n, inputs);
-  c.grad = output(grad_h, mode & kGrad, "grad", dtype, n, inputs);
-  c.hess = output(hess_h, mode & kHess, "hess", dtype, n, inputs);
+  Outputs outputs;
+  c.value = outputs.add(output(value_h, mode & kValue, "value", dtype, n), {&y, &p, &w});
+  c.grad = outputs.add(output(grad_h, mode & kGrad, "grad", dtype, n), {&y, &p, &w});
+  c.hess = outputs.add(output(hess_h, mode & kHess, "hess", dtype, n), {&y, &p, &w});
   Repeated repeated;
-  c.y = repeated(y, n, dtype, c.y_advances);
-  c.p = repeated(p, n, dtype, c.p_advances);
-  c.w = weighted ? repeated(w, n, dtype, c.w_advances) : nullptr;
+  c.y = repeated(y, n, c.y_advances);
+  c.p = repeated(p, n, c.p_advances);
+  c.w = weighted ? repeated(w, n, c.w_advances) : nullptr;
   c.n = n;
   c.scale = scale;
   c.params = params;
   c.threads = max_threads();
-  if (n < kBlock) return fn(c);
-  // Everything the kernel reads is now in raw pointers into arrays that this frame
-  // keeps alive, so other Python threads may run meanwhile.
-  py::gil_scoped_release release;
-  return fn(c);
+  double sum;
+  if (n < kBlock) {
+    sum = fn(c);
+  } else {
+    // Everything the kernel reads is now in raw pointers into arrays that the
+    // caller's arguments keep alive, so other Python threads may run meanwhile.
+    py::gil_scoped_release release;
+    sum = fn(c);
+  }
+  outputs.finish();
+  return sum;
 }
 
 }  // namespace

@@ -29,17 +29,17 @@ void register_runtime(py::module_& m) {
   });
   // weight_sum(w) -> (float64 sum, index of the first negative/NaN/inf weight or -1)
   m.def("weight_sum", [](py::handle w_h) {
-    if (!py::isinstance<py::array>(w_h)) throw py::type_error("w must be a numpy.ndarray");
-    const int dtype = dtype_index(py::reinterpret_borrow<py::array>(w_h));
-    if (dtype < 0) throw py::type_error("w must be float32 or float64");
-    const py::array w = input(w_h, "w", dtype, py::reinterpret_borrow<py::array>(w_h).size());
-    const WeightCall c{w.data(), static_cast<index_t>(w.size()), max_threads()};
+    const ArrayView v = view(w_h, "w");
+    if (v.dtype < 0) throw py::type_error("w must be float32 or float64");
+    const ArrayView w = input(w_h, "w", v.dtype, v.size);
+    const int dtype = w.dtype;
+    const WeightCall c{w.data, w.size, max_threads()};
     const WeightFn fn = kernel_table().weight_sum[dtype];
     WeightSummary s;
     if (c.n < kBlock) {
       s = fn(c);
     } else {
-      py::gil_scoped_release release;  // w is kept alive by this frame
+      py::gil_scoped_release release;  // w is kept alive by the caller's argument
       s = fn(c);
     }
     return py::make_tuple(s.sum, s.first_bad);

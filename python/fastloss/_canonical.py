@@ -127,26 +127,28 @@ def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, name: str = "ou
     return out
 
 
-def kernel_target(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype,
-                  inputs: tuple[np.ndarray, ...]) -> np.ndarray:
-    """The array the kernel writes: ``out`` itself when it is C-contiguous, of
-    the computing dtype and shares no memory with an input; a new array otherwise
-    (copied into ``out`` afterwards by ``deliver``)."""
-    if (out is not None and out.dtype == dtype and out.flags.c_contiguous
-            and not any(a is not None and np.may_share_memory(out, a) for a in inputs)):
+def target(out: np.ndarray | None, shape: tuple[int, ...], full_shape: tuple[int, ...],
+           dtype: np.dtype) -> np.ndarray:
+    """The array a kernel writes a result of ``shape`` into: ``out`` itself when
+    it is C-contiguous and of the computing dtype (the binding takes care of an
+    ``out`` that overlaps an input), else a new array of the broadcast shape,
+    handed to ``finish`` afterwards."""
+    if out is not None and shape == full_shape and out.dtype == dtype and out.flags.c_contiguous:
         return out
-    return np.empty(shape, dtype)
+    return np.empty(full_shape, dtype)
 
 
-def deliver(result: np.ndarray, out: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
-    """``result`` in the result dtype, in ``out`` when one was given."""
+def finish(result: np.ndarray, out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``result`` summed down to ``shape`` (the gradient of a reduced loss with
+    respect to a broadcast input), in the result dtype, in ``out`` if given."""
+    if result is out:
+        return out
+    if result.shape != shape:
+        result = sum_to_shape(result, shape)
     if out is not None:
-        if out is not result:
-            np.copyto(out, result, casting="unsafe")
+        np.copyto(out, result, casting="unsafe")
         return out
-    if result.dtype != dtype:
-        return result.astype(dtype)
-    return result
+    return result if result.dtype == dtype else result.astype(dtype)
 
 
 def reduced(total: float, reduction: str, denominator: float, dtype: np.dtype):

@@ -79,9 +79,9 @@ class ElementwiseLoss(Loss):
             if reduction == "none":
                 if out is not None:
                     c.check_out(out, shape, rdt)
-                value = c.kernel_target(out, shape, cdt, (yc, pc, w))
+                value = c.target(out, shape, shape, cdt)
                 kernel(mode | VALUE_OUT, yc, pc, w, value, None, None, scale, prm)
-                return c.deliver(value, out, rdt)
+                return value if value is out else c.finish(value, out, shape, rdt)
             if out is not None:
                 raise ValueError("out= receives the per-element loss: it needs reduction='none'")
             total = kernel(mode | SUM, yc, pc, w, None, None, None, scale, prm)
@@ -95,32 +95,21 @@ class ElementwiseLoss(Loss):
             if out is not None:
                 c.check_out(g_out, gshape, rdt, "out[0]")
                 c.check_out(h_out, gshape, rdt, "out[1]")
-            grad = self._target(g_out, gshape, shape, cdt, (yc, pc, w))
-            hess = self._target(h_out, gshape, shape, cdt, (yc, pc, w, grad))
+            grad = c.target(g_out, gshape, shape, cdt)
+            hess = c.target(h_out, gshape, shape, cdt)
             kernel(mode | GRAD_OUT | HESS_OUT, yc, pc, w, None, grad, hess, scale, prm)
-            return self._grad(grad, g_out, gshape, rdt), self._grad(hess, h_out, gshape, rdt)
+            return c.finish(grad, g_out, gshape, rdt), c.finish(hess, h_out, gshape, rdt)
 
         if out is not None:
             c.check_out(out, gshape, rdt)
-        grad = self._target(out, gshape, shape, cdt, (yc, pc, w))
+        grad = c.target(out, gshape, shape, cdt)
         if entry == GRAD:
             kernel(mode | GRAD_OUT, yc, pc, w, None, grad, None, scale, prm)
-            return self._grad(grad, out, gshape, rdt)
+            return grad if grad is out else c.finish(grad, out, gshape, rdt)
         if reduction == "none":
             value = np.empty(shape, cdt)
             kernel(mode | VALUE_OUT | GRAD_OUT, yc, pc, w, value, grad, None, scale, prm)
-            return c.deliver(value, None, rdt), self._grad(grad, out, gshape, rdt)
+            return c.finish(value, None, shape, rdt), c.finish(grad, out, gshape, rdt)
         total = kernel(mode | SUM | GRAD_OUT, yc, pc, w, None, grad, None, scale, prm)
-        return c.reduced(total, reduction, denominator, rdt), self._grad(grad, out, gshape, rdt)
-
-    @staticmethod
-    def _target(out, gshape, shape, cdt, inputs):
-        if gshape != shape:
-            return np.empty(shape, cdt)  # summed down to gshape afterwards
-        return c.kernel_target(out, shape, cdt, inputs)
-
-    @staticmethod
-    def _grad(result: np.ndarray, out, gshape, rdt) -> np.ndarray:
-        if result.shape != gshape:
-            result = c.sum_to_shape(result, gshape)
-        return c.deliver(result, out, rdt)
+        return (c.reduced(total, reduction, denominator, rdt),
+                grad if grad is out else c.finish(grad, out, gshape, rdt))
