@@ -34,6 +34,7 @@ def test_parity_sizes_layouts(loss, dtype, rng):
     for n in SIZES:
         y, p = inputs(loss, n, dtype, rng)
         w = weights(n, rng)
+        y_before, p_before, w_before = y.copy(), p.copy(), w.copy()
         for layout, yl, pl in _layouts(y, p):
             for reduction in REDUCTIONS:
                 for sw in (None, w):
@@ -48,6 +49,8 @@ def test_parity_sizes_layouts(loss, dtype, rng):
                     except AssertionError as e:
                         raise AssertionError(f"n={n} layout={layout} reduction={reduction} "
                                              f"weighted={sw is not None}: {e}") from None
+            for a, b in ((yl, y_before), (pl, p_before), (w, w_before)):
+                np.testing.assert_array_equal(np.asarray(a), b)  # inputs never written
 
 
 @pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)

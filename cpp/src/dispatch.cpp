@@ -79,6 +79,7 @@ KernelTable& current() {
 }
 
 std::atomic<int> g_requested_threads{0};
+index_t g_parallel_threshold[kCostClasses] = {kDefaultParallelThreshold[0], kDefaultParallelThreshold[1]};
 
 }  // namespace
 
@@ -109,6 +110,13 @@ int max_threads() {
 }
 
 void set_num_threads(int n) { g_requested_threads.store(n > 0 ? n : 0, std::memory_order_relaxed); }
+
+const index_t* parallel_threshold() { return g_parallel_threshold; }
+
+void set_parallel_threshold(int cost, index_t n) {
+  if (cost < 0 || cost >= kCostClasses) throw std::invalid_argument("no such cost class");
+  g_parallel_threshold[cost] = n < 0 ? kDefaultParallelThreshold[cost] : n;
+}
 
 bool has_openmp() {
 #ifdef FASTLOSS_OPENMP

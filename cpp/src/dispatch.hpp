@@ -20,4 +20,9 @@ int max_threads();
 void set_num_threads(int n);  // n <= 0: back to the OpenMP default
 bool has_openmp();
 
+// Per cost class: the input size from which kernels use threads (for measuring
+// the defaults, kDefaultParallelThreshold; not a public API).
+const index_t* parallel_threshold();
+void set_parallel_threshold(int cost, index_t n);
+
 }  // namespace fastloss

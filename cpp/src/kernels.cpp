@@ -16,7 +16,7 @@ template <class T>
 WeightSummary weight_sum(const WeightCall& c) {
   const T* w = static_cast<const T*>(c.w);
   std::atomic<bool> any_bad{false};
-  const double sum = blocked_sum(c.n, c.n >= kThreadsCheap ? c.threads : 1,
+  const double sum = blocked_sum(c.n, c.n >= c.parallel_threshold[kCheap] ? c.threads : 1,
                                  [&](index_t start, index_t len) {
     alignas(64) double acc[kLanes] = {};
     const T* x = w + start;

@@ -53,6 +53,7 @@ double run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mode, p
   c.scale = scale;
   c.params = params;
   c.threads = max_threads();
+  c.parallel_threshold = parallel_threshold();
   double sum;
   if (n < kBlock) {
     sum = fn(c);

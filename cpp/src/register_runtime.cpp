@@ -27,13 +27,25 @@ void register_runtime(py::module_& m) {
       throw py::value_error(e.what());
     }
   });
+  // Thread thresholds per cost class (0 cheap, 1 transcendental); n < 0 restores the default.
+  m.def("parallel_threshold", [](int cost) {
+    if (cost < 0 || cost >= kCostClasses) throw py::value_error("no such cost class");
+    return parallel_threshold()[cost];
+  });
+  m.def("set_parallel_threshold", [](int cost, index_t n) {
+    try {
+      set_parallel_threshold(cost, n);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(e.what());
+    }
+  });
   // weight_sum(w) -> (float64 sum, index of the first negative/NaN/inf weight or -1)
   m.def("weight_sum", [](py::handle w_h) {
     const ArrayView v = view(w_h, "w");
     if (v.dtype < 0) throw py::type_error("w must be float32 or float64");
     const ArrayView w = input(w_h, "w", v.dtype, v.size);
     const int dtype = w.dtype;
-    const WeightCall c{w.data, w.size, max_threads()};
+    const WeightCall c{w.data, w.size, max_threads(), parallel_threshold()};
     const WeightFn fn = kernel_table().weight_sum[dtype];
     WeightSummary s;
     if (c.n < kBlock) {

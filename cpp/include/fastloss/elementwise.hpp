@@ -1,7 +1,7 @@
 // The elementwise loop: loss(y_i, p_i) for every i, with any combination of the
 // value (summed and/or per element), the gradient and the Hessian diagonal in one
 // pass over the data. A functor F<T> supplies value(y, p), grad(y, p), hess(y, p)
-// and its parallel_threshold; it never sees a pointer.
+// and its cost class; it never sees a pointer.
 #pragma once
 #include "blocked_sum.hpp"
 #include "kernel_table.hpp"
@@ -86,7 +86,7 @@ double elementwise(const ElementwiseCall& c) {
   T* grad = static_cast<T*>(c.grad);
   T* hess = static_cast<T*>(c.hess);
   const T scale = static_cast<T>(c.scale);
-  const int threads = c.n >= F<T>::parallel_threshold ? c.threads : 1;
+  const int threads = c.n >= c.parallel_threshold[F<T>::cost] ? c.threads : 1;
   return blocked_sum(c.n, threads, [&](index_t start, index_t len) {
     const ElementwiseView<T> view{
         c.y_advances ? y + start : y,

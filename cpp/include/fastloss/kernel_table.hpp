@@ -18,6 +18,14 @@ enum Mode : unsigned {
   kWeighted = 16,  // a weight per element
 };
 constexpr int kModes = 32;
+
+// Cost classes of a functor: the input size from which threads pay off depends on it.
+enum Cost : int { kCheap = 0, kTranscendental = 1, kCostClasses = 2 };
+// Sizes at or above which each cost class uses threads. Below, waking the threads
+// costs more than the work saves: measured on 2 cores with
+// benchmarks/thread_threshold.py (cheap: 1 vs 2 threads break even near 2^15
+// elements; transcendental: near 2^13 for float32).
+constexpr index_t kDefaultParallelThreshold[kCostClasses] = {index_t(1) << 16, index_t(1) << 14};
 constexpr int kF32 = 0, kF64 = 1;
 
 struct ElementwiseCall {
@@ -33,7 +41,8 @@ struct ElementwiseCall {
   void* hess;
   double scale;          // 1, 1/n or 1/sum(w): applied to gradients and Hessians
   const double* params;  // the functor's hyper-parameters, in its documented order
-  int threads;           // upper bound; small inputs run on one thread
+  int threads;           // upper bound; inputs under parallel_threshold run on one thread
+  const index_t* parallel_threshold;  // [Cost]
 };
 using ElementwiseFn = double (*)(const ElementwiseCall&);
 
@@ -45,7 +54,8 @@ struct ElementwiseKernels {
 struct WeightCall {
   const void* w;
   index_t n;
-  int threads;
+  int threads;  // used from parallel_threshold[kCheap] elements on
+  const index_t* parallel_threshold;
 };
 struct WeightSummary {
   double sum;         // float64 sum in the deterministic block order

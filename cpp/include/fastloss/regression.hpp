@@ -1,20 +1,17 @@
 // Regression losses: functors of (y_true, y_pred) in the computing type T.
 // d = y - p throughout; grad and hess are derivatives with respect to p.
 #pragma once
+#include "kernel_table.hpp"
 #include "simd_math.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_ISA {
 
-// Inputs at or above which a loss uses threads: below, waking threads costs more
-// than the work (measured on 2 cores, benchmarks/test_threads.py).
-constexpr index_t kThreadsCheap = index_t(1) << 17;      // a few flops per element
-constexpr index_t kThreadsTranscendental = index_t(1) << 14;
 
 // d^2; exact to rounding.
 template <class T>
 struct Mse {
-  static constexpr index_t parallel_threshold = kThreadsCheap;
+  static constexpr int cost = kCheap;
   explicit Mse(const double*) {}
   FASTLOSS_INLINE T value(T y, T p) const { const T d = y - p; return d * d; }
   FASTLOSS_INLINE T grad(T y, T p) const { return T(-2) * (y - p); }
@@ -24,7 +21,7 @@ struct Mse {
 // |d|; grad sign(p - y) (0 at d = 0, NaN for NaN); hess 0.
 template <class T>
 struct Mae {
-  static constexpr index_t parallel_threshold = kThreadsCheap;
+  static constexpr int cost = kCheap;
   explicit Mae(const double*) {}
   FASTLOSS_INLINE T value(T y, T p) const { return math::abs(y - p); }
   FASTLOSS_INLINE T grad(T y, T p) const { return math::sign(p - y); }
@@ -34,7 +31,7 @@ struct Mae {
 // params: delta > 0. 0.5 d^2 for |d| <= delta, else delta (|d| - 0.5 delta).
 template <class T>
 struct Huber {
-  static constexpr index_t parallel_threshold = kThreadsCheap;
+  static constexpr int cost = kCheap;
   T delta;
   explicit Huber(const double* prm) : delta(static_cast<T>(prm[0])) {}
   FASTLOSS_INLINE T value(T y, T p) const {
@@ -52,7 +49,7 @@ struct Huber {
 // overflows, both are their limit 0.
 template <class T>
 struct Cauchy {
-  static constexpr index_t parallel_threshold = kThreadsTranscendental;
+  static constexpr int cost = kTranscendental;
   T c, two_over_c, two_over_c2;
   explicit Cauchy(const double* prm)
       : c(static_cast<T>(prm[0])),
@@ -79,7 +76,7 @@ struct Cauchy {
 // is the memory-bandwidth limit the memory-bound losses are measured against.
 template <class T>
 struct BandwidthProbe {
-  static constexpr index_t parallel_threshold = kThreadsCheap;
+  static constexpr int cost = kCheap;
   explicit BandwidthProbe(const double*) {}
   FASTLOSS_INLINE T value(T y, T p) const { return y + p; }
   FASTLOSS_INLINE T grad(T, T) const { return T(0); }
