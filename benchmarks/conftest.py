@@ -4,18 +4,16 @@ bandwidth probe) side by side; compare medians within a group."""
 from __future__ import annotations
 
 import numpy as np
+
+from fastloss._samples import typical_inputs
+
 _cache: dict = {}
 
 
-def sample(loss, n: int, dtype):
-    key = (loss.domain, n, np.dtype(dtype).name)
+def sample(loss, n: int, dtype) -> tuple:
+    """The positional inputs of ``loss`` with n elements each (cached: the last set)."""
+    key = (loss.name, n, np.dtype(dtype).name)
     if key not in _cache:
-        rng = np.random.default_rng(n)
-        if loss.domain == "real":
-            y = rng.normal(size=n)
-            p = y + rng.normal(size=n)
-        else:
-            raise NotImplementedError(loss.domain)
-        _cache.clear()  # keep at most one size in memory
-        _cache[key] = (y.astype(dtype), p.astype(dtype))
+        _cache.clear()
+        _cache[key] = typical_inputs(loss, n, dtype, seed=n)
     return _cache[key]

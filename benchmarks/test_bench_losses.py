@@ -21,10 +21,25 @@ LOSSES = sorted(fl.LOSSES.values(), key=lambda l: l.name)
 RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 
 
-def _reference_value_and_grad(loss, y, p):
-    """The NumPy way to get both: the reference value plus a NumPy gradient
-    (central differences would not be fair; the analytic NumPy expression is)."""
-    return loss.reference(y, p), NUMPY_GRADS[loss.name](np.asarray(y, np.float64), np.asarray(p, np.float64))
+def _reference_value_and_grad(loss, *args):
+    """The NumPy way to get both: the reference value plus the analytic gradient
+    of the mean written in NumPy (central differences would not be fair)."""
+    f64 = [np.asarray(a, np.float64) for a in args]
+    return loss.reference(*args), NUMPY_GRADS[loss.name](*f64)
+
+
+def _bce_grad(y, p, eps=1e-7):
+    q = np.clip(p, eps, 1 - eps)
+    return np.where((p < eps) | (p > 1 - eps), 0.0, (q - y) / (q * (1 - q))) / y.size
+
+
+def _focal_grad(y, p, alpha=0.25, gamma=2.0, eps=1e-7):
+    q = np.clip(p, eps, 1 - eps)
+    m = (1 - q) * y + q * (1 - y)
+    bce = -(y * np.log(q) + (1 - y) * np.log1p(-q))
+    alpha_t = alpha * y + (1 - alpha) * (1 - y)
+    g = alpha_t * (gamma * m ** (gamma - 1) * (1 - 2 * y) * bce + m**gamma * (q - y) / (q * (1 - q)))
+    return np.where((p < eps) | (p > 1 - eps), 0.0, g) / y.size
 
 
 NUMPY_GRADS = {
@@ -32,7 +47,19 @@ NUMPY_GRADS = {
     "mae": lambda y, p: np.sign(p - y) / y.size,
     "huber": lambda y, p: -np.clip(y - p, -1.0, 1.0) / y.size,
     "cauchy": lambda y, p: -2 * (y - p) / (1 + (y - p) ** 2) / y.size,
+    "binary_cross_entropy": _bce_grad,
+    "focal_loss": _focal_grad,
+    "gan_discriminator_loss": lambda r, f: (0.5 * _bce_grad(np.ones_like(r), r), 0.5 * _bce_grad(np.zeros_like(f), f)),
+    "gan_generator_loss": lambda f: _bce_grad(np.ones_like(f), f),
 }
+
+
+def _assert_grads_close(got, expected, rtol, n):
+    if isinstance(expected, tuple):
+        for g, e in zip(got, expected):
+            _assert_grads_close(g, e, rtol, n)
+        return
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol / n)
 
 
 def _id(v):
@@ -44,11 +71,11 @@ def _id(v):
 @pytest.mark.parametrize("impl", ["fastloss", "numpy"])
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
 def test_value(benchmark, loss, impl, dtype, n):
-    y, p = sample(loss, n, dtype)
+    args = sample(loss, n, dtype)
     benchmark.group = f"{loss.name} value {np.dtype(dtype).name} n={n:.0e}"
     fn = loss if impl == "fastloss" else loss.reference
-    result = benchmark(fn, y, p)
-    expected = loss.reference(y, p) if impl == "fastloss" else loss(y, p)
+    result = benchmark(fn, *args)
+    expected = loss.reference(*args) if impl == "fastloss" else loss(*args)
     np.testing.assert_allclose(float(result), float(expected), rtol=RTOL[np.dtype(dtype)])
 
 
@@ -57,18 +84,19 @@ def test_value(benchmark, loss, impl, dtype, n):
 @pytest.mark.parametrize("impl", ["fastloss", "fastloss_out", "numpy"])
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
 def test_value_and_grad(benchmark, loss, impl, dtype, n):
-    y, p = sample(loss, n, dtype)
+    args = sample(loss, n, dtype)
     benchmark.group = f"{loss.name} value_and_grad {np.dtype(dtype).name} n={n:.0e}"
     if impl == "numpy":
-        value, grad = benchmark(_reference_value_and_grad, loss, y, p)
+        value, grad = benchmark(_reference_value_and_grad, loss, *args)
     elif impl == "fastloss_out":
-        out = np.empty_like(p)
-        value, grad = benchmark(lambda: loss.value_and_grad(y, p, out=out))
+        outs = [np.empty_like(a) for a in args[-2:]] if loss.domain == "gan" else [np.empty_like(args[-1])]
+        out = tuple(outs) if len(args) == 2 and loss.domain == "gan" else outs[0]
+        value, grad = benchmark(lambda: loss.value_and_grad(*args, out=out))
     else:
-        value, grad = benchmark(loss.value_and_grad, y, p)
-    ref_value, ref_grad = _reference_value_and_grad(loss, y, p)
+        value, grad = benchmark(loss.value_and_grad, *args)
+    ref_value, ref_grad = _reference_value_and_grad(loss, *args)
     np.testing.assert_allclose(float(value), ref_value, rtol=RTOL[np.dtype(dtype)])
-    np.testing.assert_allclose(grad, ref_grad, rtol=RTOL[np.dtype(dtype)], atol=RTOL[np.dtype(dtype)] / n)
+    _assert_grads_close(grad, ref_grad, RTOL[np.dtype(dtype)], n)
 
 
 @pytest.mark.parametrize("n", [10**6, 10**7], ids=_id)
@@ -76,7 +104,7 @@ def test_value_and_grad(benchmark, loss, impl, dtype, n):
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
 def test_bandwidth_probe(benchmark, loss, dtype, n):
     """Reads both inputs and sums y + p: the memory-bandwidth bound, in the value group."""
-    y, p = sample(loss, n, dtype)
+    y, p = (sample(loss, n, dtype) * 2)[:2]
     benchmark.group = f"{loss.name} value {np.dtype(dtype).name} n={n:.0e}"
     result = benchmark(_core.bandwidth_probe, y, p)
     np.testing.assert_allclose(result, np.sum(y, dtype=np.float64) + np.sum(p, dtype=np.float64), rtol=1e-6)

@@ -18,14 +18,25 @@ REDUCTIONS = ["mean", "sum", "none"]
 RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5, np.dtype(np.float16): 2e-3}
 
 
-def inputs(loss, n, dtype, rng, shape=None):
-    """y_true, y_pred for ``loss``'s domain, of ``dtype``."""
+def inputs(loss, n, dtype, rng, shape=None, **params):
+    """y_true, y_pred for ``loss``'s domain (and its from_logits), of ``dtype``."""
     shape = (n,) if shape is None else shape
+    integer = np.dtype(dtype).kind in "iu"
     if loss.domain == "real":
-        if np.dtype(dtype).kind in "iu":
+        if integer:
             return rng.integers(-5, 6, size=shape).astype(dtype), rng.integers(-5, 6, size=shape).astype(dtype)
         y = rng.normal(size=shape) * 2
         p = y + rng.normal(size=shape) * rng.choice([0.1, 1.0, 5.0], size=shape)
+        return y.astype(dtype), p.astype(dtype)
+    if loss.domain == "binary":
+        if integer:
+            return rng.integers(0, 2, size=shape).astype(dtype), rng.integers(0, 2, size=shape).astype(dtype)
+        # mostly hard labels, some soft ones
+        y = np.where(rng.uniform(size=shape) < 0.8, rng.integers(0, 2, size=shape), rng.uniform(size=shape))
+        if params.get("from_logits"):
+            p = rng.normal(size=shape) * 4
+        else:
+            p = rng.uniform(0.002, 0.998, size=shape)
         return y.astype(dtype), p.astype(dtype)
     raise NotImplementedError(loss.domain)
 
@@ -55,5 +66,22 @@ def rng():
     return np.random.default_rng(12345)
 
 
-ALL_LOSSES = sorted(fl.LOSSES.values(), key=lambda l: l.name)
+# Losses of (y_true, y_pred) computed elementwise; the GAN and row-wise losses
+# have their own tests.
+ALL_LOSSES = sorted((l for l in fl.LOSSES.values() if l.domain in ("real", "binary")), key=lambda l: l.name)
 loss_ids = [l.name for l in ALL_LOSSES]
+
+# Hyper-parameter settings each loss is tested with, besides its defaults.
+CONFIGS = {
+    "huber": [{"delta": 0.3}, {"delta": 2.5}],
+    "cauchy": [{"scale": 0.5}, {"scale": 3.0}],
+    "binary_cross_entropy": [{"from_logits": True}, {"label_smoothing": 0.2}, {"pos_weight": 3.0},
+                             {"from_logits": True, "pos_weight": 0.5, "label_smoothing": 0.1},
+                             {"eps": 1e-3}],
+    "focal_loss": [{"from_logits": True}, {"alpha": None, "gamma": 0.5}, {"gamma": 0.0},
+                   {"from_logits": True, "alpha": 0.9, "gamma": 3.0}, {"gamma": 1.5, "eps": 1e-3}],
+}
+
+
+def configs(loss):
+    return [{}] + CONFIGS.get(loss.name, [])

@@ -6,26 +6,35 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import ALL_LOSSES, REDUCTIONS, inputs, loss_ids
+from conftest import ALL_LOSSES, REDUCTIONS, configs, inputs, loss_ids
 
 # Points where a loss has a kink are moved away from it, so that finite
 # differences are meaningful (mae at d = 0, huber at |d| = delta).
 KINKS = {"mae": lambda d, prm: np.abs(d), "huber": lambda d, prm: np.abs(np.abs(d) - prm.get("delta", 1.0))}
-PARAMS = {"huber": [{}, {"delta": 0.3}, {"delta": 2.5}], "cauchy": [{}, {"scale": 0.5}, {"scale": 3.0}]}
 
 
 def _points(loss, prm, rng, n=64):
-    y, p = inputs(loss, n, np.float64, rng)
+    y, p = inputs(loss, n, np.float64, rng, **prm)
     kink = KINKS.get(loss.name)
     if kink is not None:
         p = np.where(kink(y - p, prm) < 1e-3, p + 0.01, p)
+    if loss.domain == "binary" and not prm.get("from_logits"):
+        p = np.clip(p, 0.02, 0.98)  # inside every clip range tested, away from its edges
     return y, p
+
+
+def _steps(loss, p, prm):
+    """Finite-difference steps: relative to |p|, and for probabilities to the
+    distance from 0 and 1, where the derivatives blow up."""
+    size = np.maximum(1.0, np.abs(p))
+    if loss.domain == "binary" and not prm.get("from_logits"):
+        size = np.minimum(p, 1 - p)
+    return 1e-6 * size, 1e-4 * size
 
 
 def _fd_elementwise(loss, y, p, prm):
     """Central differences of the per-element reference: (first, second) derivative."""
-    h1 = 1e-6 * np.maximum(1.0, np.abs(p))
-    h2 = 1e-4 * np.maximum(1.0, np.abs(p))
+    h1, h2 = _steps(loss, p, prm)
     f = lambda q: loss.reference(y, q, reduction="none", **prm)
     g = (f(p + h1) - f(p - h1)) / (2 * h1)
     h = (f(p + h2) - 2 * f(p) + f(p - h2)) / (h2 * h2)
@@ -34,7 +43,7 @@ def _fd_elementwise(loss, y, p, prm):
 
 @pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
 def test_grad_hess_finite_differences(loss, rng):
-    for prm in PARAMS.get(loss.name, [{}]):
+    for prm in configs(loss):
         y, p = _points(loss, prm, rng)
         w = rng.uniform(0.1, 2.0, size=y.shape)
         g_fd, h_fd = _fd_elementwise(loss, y, p, prm)
@@ -44,8 +53,9 @@ def test_grad_hess_finite_differences(loss, rng):
                 weight = np.ones_like(y) if sw is None else sw
                 factor = weight / weight.sum() if reduction == "mean" else weight
                 g, h = loss.grad_hess(y, p, reduction=reduction, sample_weight=sw, **prm)
-                np.testing.assert_allclose(g, g_fd * factor, rtol=1e-6, atol=1e-9 * np.abs(factor).max())
-                np.testing.assert_allclose(h, h_fd * factor, rtol=1e-4, atol=1e-5 * np.abs(factor).max())
+                scale = np.abs(factor).max()
+                np.testing.assert_allclose(g, g_fd * factor, rtol=1e-6, atol=1e-8 * scale, err_msg=str(prm))
+                np.testing.assert_allclose(h, h_fd * factor, rtol=1e-4, atol=1e-5 * scale, err_msg=str(prm))
                 np.testing.assert_allclose(loss.grad(y, p, reduction=reduction, sample_weight=sw, **prm), g,
                                            rtol=0, atol=0)
                 v, g2 = loss.value_and_grad(y, p, reduction=reduction, sample_weight=sw, **prm)
@@ -60,11 +70,11 @@ def test_grad_of_reduced_reference(loss, rng):
     y, p = _points(loss, {}, rng, n=12)
     w = rng.uniform(0.1, 2.0, size=y.shape)
     g = loss.grad(y, p, sample_weight=w)
-    eps = 1e-6
+    steps, _ = _steps(loss, p, {})
     for i in range(y.size):
         e = np.zeros_like(p)
-        e[i] = eps
-        fd = (loss.reference(y, p + e, sample_weight=w) - loss.reference(y, p - e, sample_weight=w)) / (2 * eps)
+        e[i] = steps[i]
+        fd = (loss.reference(y, p + e, sample_weight=w) - loss.reference(y, p - e, sample_weight=w)) / (2 * e[i])
         assert g[i] == pytest.approx(fd, rel=1e-6, abs=1e-10)
 
 
@@ -72,8 +82,8 @@ def test_grad_of_reduced_reference(loss, rng):
 def test_grad_broadcast_pred_sums(loss, rng):
     """A broadcast y_pred (one prediction for many targets) gets the gradient of
     the reduced loss with respect to itself: the sum over the broadcast axes."""
-    y, _ = inputs(loss, 0, np.float64, rng, shape=(50, 3))
-    p = rng.normal(size=(1, 3))
+    y, p_full = inputs(loss, 0, np.float64, rng, shape=(50, 3))
+    p = p_full[:1]
     g, h = loss.grad_hess(y, p, reduction="sum")
     assert g.shape == (1, 3) and h.shape == (1, 3)
     g_full, h_full = loss.grad_hess(y, np.broadcast_to(p, y.shape).copy(), reduction="sum")

@@ -137,23 +137,23 @@ def test_private_core_checks_its_arguments():
 
     y = np.zeros(10)
     with pytest.raises(ValueError, match="elements"):
-        _core.mse(_core.MODE_SUM, y, np.zeros(7), None, None, None, None, 1.0, ())
+        _core.mse(_core.MODE_SUM, y, np.zeros(7), None, None, None, None, None, 1.0, ())
     with pytest.raises(TypeError, match="dtype"):
-        _core.mse(_core.MODE_SUM, y, np.zeros(10, np.float32), None, None, None, None, 1.0, ())
+        _core.mse(_core.MODE_SUM, y, np.zeros(10, np.float32), None, None, None, None, None, 1.0, ())
     with pytest.raises(ValueError, match="C-contiguous"):
-        _core.mse(_core.MODE_SUM, y, np.zeros(20)[::2], None, None, None, None, 1.0, ())
+        _core.mse(_core.MODE_SUM, y, np.zeros(20)[::2], None, None, None, None, None, 1.0, ())
     with pytest.raises(TypeError, match="grad"):
-        _core.mse(_core.MODE_GRAD, y, y, None, None, None, None, 1.0, ())
+        _core.mse(_core.MODE_GRAD, y, y, None, None, None, None, None, 1.0, ())
     with pytest.raises(ValueError, match="elements"):
-        _core.mse(_core.MODE_GRAD, y, y, None, None, np.zeros(9), None, 1.0, ())
+        _core.mse(_core.MODE_GRAD, y, y, None, None, None, np.zeros(9), None, 1.0, ())
     # an output that overlaps an input is computed as if it did not (scratch + copy)
     a, b = np.arange(10.0), np.arange(10.0)[::-1].copy()
     expected = -2.0 * (a - b)  # by hand: d(y - p)^2/dp = -2 (y - p)
-    _core.mse(_core.MODE_GRAD, a, b, None, None, b, None, 1.0, ())
+    _core.mse(_core.MODE_GRAD, a, b, None, None, None, b, None, 1.0, ())
     np.testing.assert_array_equal(b, expected)
     with pytest.raises(ValueError, match="parameters"):
-        _core.huber(_core.MODE_SUM, y, y, None, None, None, None, 1.0, ())
+        _core.huber(_core.MODE_SUM, y, y, None, None, None, None, None, 1.0, ())
     with pytest.raises(ValueError, match="mode"):
-        _core.mse(99, y, y, None, None, None, None, 1.0, ())
+        _core.mse(99, y, y, None, None, None, None, None, 1.0, ())
     with pytest.raises(ValueError, match="mode"):
-        _core.mse(_core.MODE_HESS, y, y, None, None, None, np.zeros(10), 1.0, ())
+        _core.mse(_core.MODE_HESS, y, y, None, None, None, None, np.zeros(10), 1.0, ())

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import ALL_LOSSES, DTYPES, REDUCTIONS, SIZES, assert_matches_reference, inputs, loss_ids, weights
+from conftest import (ALL_LOSSES, DTYPES, REDUCTIONS, SIZES, assert_matches_reference, configs, inputs, loss_ids,
+                      weights)
 
 
 def _layouts(y, p):
@@ -86,3 +87,18 @@ def test_sum_equals_sum_of_none(loss, rng):
     none = loss(y, p, reduction="none")
     np.testing.assert_allclose(loss(y, p, reduction="sum"), np.sum(none, dtype=np.float64), rtol=1e-13)
     np.testing.assert_allclose(loss(y, p), np.mean(none, dtype=np.float64), rtol=1e-13)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_parity_configs(loss, dtype, rng):
+    """Every hyper-parameter setting of conftest.CONFIGS, every reduction, weighted or not."""
+    for prm in configs(loss):
+        for n in (1, 17, 1025, 70001):
+            y, p = inputs(loss, n, dtype, rng, **prm)
+            w = weights(n, rng)
+            for reduction in REDUCTIONS:
+                for sw in (None, w):
+                    got = loss(y, p, reduction=reduction, sample_weight=sw, **prm)
+                    ref = loss.reference(y, p, reduction=reduction, sample_weight=sw, **prm)
+                    assert_matches_reference(got, ref, dtype)

@@ -9,6 +9,7 @@
 #pragma once
 #include <cstring>
 #include <initializer_list>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,13 @@
 #include "pybind11.hpp"
 
 namespace fastloss {
+
+// Raised (as fastloss._core.DomainError, a ValueError) when a kernel saw an input
+// outside its loss's domain; the Python tier turns it into a message that names
+// the value and its position.
+struct DomainError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 // A borrowed view of an ndarray argument; valid for the duration of the call.
 struct ArrayView {

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "fastloss/elementwise.hpp"
+#include "fastloss/binary.hpp"
 #include "fastloss/regression.hpp"
 
 namespace fastloss {

@@ -11,11 +11,13 @@ namespace fastloss {
 
 namespace {
 
-// _core.<loss>(mode, y, p, w, value, grad, hess, scale, params) -> float
-// Returns the float64 sum for modes with kSum (0.0 otherwise).
+// _core.<loss>(mode, y, p, a, w, value, grad, hess, scale, params) -> float
+// Returns the float64 sum for modes with kSum (0.0 otherwise); raises DomainError
+// (a ValueError) when an element is outside the loss's domain, after the outputs
+// have been written (the Python tier passes fresh outputs, or checked the inputs).
 double run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mode, py::handle y_h,
-                       py::handle p_h, py::handle w_h, py::handle value_h, py::handle grad_h,
-                       py::handle hess_h, double scale, py::handle params_h) {
+                       py::handle p_h, py::handle a_h, py::handle w_h, py::handle value_h,
+                       py::handle grad_h, py::handle hess_h, double scale, py::handle params_h) {
   const ElementwiseKernels& k = kernel_table().*member;
   if (mode >= kModes) throw py::value_error("invalid mode " + std::to_string(mode));
   const ArrayView y0 = view(y_h, "y");
@@ -31,6 +33,9 @@ double run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mode, p
   ArrayView w;
   if (weighted) w = input(w_h, "w", dtype, n);
   else if (!w_h.is_none()) throw py::value_error("w was given but this mode is unweighted");
+  ArrayView a;
+  if (k.uses_aux) a = input(a_h, "a", dtype, n);
+  else if (!a_h.is_none()) throw py::value_error("this loss takes no auxiliary operand");
 
   if (!py::isinstance<py::tuple>(params_h)) throw py::type_error("params must be a tuple of floats");
   const auto params_t = py::reinterpret_borrow<py::tuple>(params_h);
@@ -42,18 +47,21 @@ double run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mode, p
 
   ElementwiseCall c{};
   Outputs outputs;
-  c.value = outputs.add(output(value_h, mode & kValue, "value", dtype, n), {&y, &p, &w});
-  c.grad = outputs.add(output(grad_h, mode & kGrad, "grad", dtype, n), {&y, &p, &w});
-  c.hess = outputs.add(output(hess_h, mode & kHess, "hess", dtype, n), {&y, &p, &w});
+  c.value = outputs.add(output(value_h, mode & kValue, "value", dtype, n), {&y, &p, &a, &w});
+  c.grad = outputs.add(output(grad_h, mode & kGrad, "grad", dtype, n), {&y, &p, &a, &w});
+  c.hess = outputs.add(output(hess_h, mode & kHess, "hess", dtype, n), {&y, &p, &a, &w});
   Repeated repeated;
   c.y = repeated(y, n, c.y_advances);
   c.p = repeated(p, n, c.p_advances);
+  c.a = k.uses_aux ? repeated(a, n, c.a_advances) : nullptr;
   c.w = weighted ? repeated(w, n, c.w_advances) : nullptr;
   c.n = n;
   c.scale = scale;
   c.params = params;
   c.threads = max_threads();
   c.parallel_threshold = parallel_threshold();
+  bool invalid = false;
+  c.invalid = &invalid;
   double sum;
   if (n < kBlock) {
     sum = fn(c);
@@ -64,6 +72,7 @@ double run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mode, p
     sum = fn(c);
   }
   outputs.finish();
+  if (invalid) throw DomainError("an input is outside the loss's domain");
   return sum;
 }
 
@@ -71,9 +80,9 @@ double run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mode, p
 
 void register_elementwise(py::module_& m) {
 #define FASTLOSS_X(name, Functor, count)                                                            \
-  m.def(#name, [](unsigned mode, py::handle y, py::handle p, py::handle w, py::handle value,        \
-                  py::handle grad, py::handle hess, double scale, py::handle params) {              \
-    return run_elementwise(&KernelTable::name, mode, y, p, w, value, grad, hess, scale, params);    \
+  m.def(#name, [](unsigned mode, py::handle y, py::handle p, py::handle a, py::handle w,            \
+                  py::handle value, py::handle grad, py::handle hess, double scale, py::handle params) { \
+    return run_elementwise(&KernelTable::name, mode, y, p, a, w, value, grad, hess, scale, params); \
   });
   FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_X)
 #undef FASTLOSS_X
@@ -81,7 +90,7 @@ void register_elementwise(py::module_& m) {
   m.def("bandwidth_probe", [](py::handle y, py::handle p) {
     const py::tuple no_params;
     return run_elementwise(&KernelTable::bandwidth_probe, kSum, y, p, py::none(), py::none(), py::none(),
-                           py::none(), 1.0, no_params);
+                           py::none(), py::none(), 1.0, no_params);
   });
 }
 

@@ -18,7 +18,16 @@ except ImportError as e:  # pragma: no cover - only on a broken install
 
 from . import reference
 from ._loss import Loss
-from ._losses import cauchy, huber, mae, mse
+from ._losses import (
+    binary_cross_entropy,
+    cauchy,
+    focal_loss,
+    gan_discriminator_loss,
+    gan_generator_loss,
+    huber,
+    mae,
+    mse,
+)
 from ._registry import LOSSES
 
 __version__ = "0.1.0"
@@ -26,7 +35,11 @@ __version__ = "0.1.0"
 __all__ = [
     "LOSSES",
     "Loss",
+    "binary_cross_entropy",
     "cauchy",
+    "focal_loss",
+    "gan_discriminator_loss",
+    "gan_generator_loss",
     "get_num_threads",
     "huber",
     "mae",

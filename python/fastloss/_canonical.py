@@ -51,6 +51,9 @@ def dtypes(*inputs: tuple[Any, np.ndarray, str]) -> tuple[np.dtype, np.dtype]:
     np.result_type would give with integer arrays read as float64 and Python
     scalars weak (NEP 50: ``float32 array`` and ``0.5`` give float32);
     float16 computes in float32, anything wider than float64 in float64."""
+    strong = [check_dtype(a, name) for orig, a, name in inputs if type(orig) not in (float, int)]
+    if strong and (strong[0] is F64 or strong[0] is F32) and all(d is strong[0] for d in strong):
+        return strong[0], strong[0]  # weak Python scalars never widen a float dtype (NEP 50)
     result = np.result_type(*[orig if type(orig) in (float, int) else check_dtype(a, name)
                               for orig, a, name in inputs])
     if result.kind != "f":
@@ -63,6 +66,11 @@ def dtypes(*inputs: tuple[Any, np.ndarray, str]) -> tuple[np.dtype, np.dtype]:
 
 
 def broadcast_shape(shapes_and_names: list[tuple[tuple[int, ...], str]]) -> tuple[int, ...]:
+    shapes = [s for s, _ in shapes_and_names if s != ()]
+    if not shapes:
+        return ()
+    if all(s == shapes[0] for s in shapes):  # no NumPy call for the usual cases
+        return shapes[0]
     try:
         return np.broadcast_shapes(*[s for s, _ in shapes_and_names])
     except ValueError:
@@ -88,6 +96,29 @@ def prepare_elementwise(y_true: Any, y_pred: Any, y: np.ndarray, p: np.ndarray, 
     return operand(y, shape, cdt), operand(p, shape, cdt), w, shape, rdt, cdt, math.prod(shape)
 
 
+def aux_operand(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, name: str) -> np.ndarray:
+    """A per-element parameter array (BCE's pos_weight) as a kernel operand; it
+    must broadcast to the inputs' shape without enlarging it."""
+    if a.ndim and a.shape != shape and broadcast_shape([(a.shape, name), (shape, "the inputs")]) != shape:
+        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the inputs' shape {shape}")
+    return operand(a, shape, dtype)
+
+
+def check_unit_interval(names: tuple[str, ...], arrays: dict[str, np.ndarray]) -> None:
+    """ValueError naming the first value outside [0, 1] (NaN passes, as NumPy's
+    comparisons say) and its flat position, in the first of ``names`` that has one."""
+    for name in names:
+        a = arrays[name]
+        if a.size and not (a.min() >= 0.0 and a.max() <= 1.0):
+            flat = a.reshape(-1)
+            bad = np.flatnonzero((flat < 0) | (flat > 1))
+            if bad.size:
+                i = int(bad[0])
+                hint = " (pass from_logits=True for logits)" if name == "y_pred" else ""
+                raise ValueError(f"{name} must hold probabilities in [0, 1]{hint}; "
+                                 f"found {flat[i].item()!r} at flat position {i}")
+
+
 def operand(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``a`` as a C-contiguous array of ``dtype`` with either the full broadcast
     shape's number of elements or one element (a scalar, which the kernel repeats
@@ -109,7 +140,7 @@ def weight_sum(w: np.ndarray, reduction: str) -> float:
     if bad >= 0:
         flat = w.reshape(-1)
         raise ValueError(f"sample_weight must be finite and non-negative; "
-                         f"found {flat[bad]!r} at flat position {bad}")
+                         f"found {flat[bad].item()!r} at flat position {bad}")
     if reduction == "mean" and total == 0.0 and w.size > 0:
         raise ValueError("sample_weight sums to 0, so the weighted mean is undefined")
     return total

@@ -3,7 +3,7 @@ broadcast shape of the inputs (SPEC section 2)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,12 +19,25 @@ SUM, VALUE_OUT, GRAD_OUT, HESS_OUT, WEIGHTED = _core.MODE_SUM, _core.MODE_VALUE,
     _core.MODE_HESS, _core.MODE_WEIGHTED
 
 
+class Kernel(NamedTuple):
+    """What a call runs: an elementwise kernel of _core, its float parameters, its
+    auxiliary per-element operand (BCE's pos_weight) and the inputs it requires to
+    lie in [0, 1] (named as the user knows them)."""
+
+    fn: Any
+    params: tuple[float, ...] = ()
+    aux: Any = None
+    unit_interval: tuple[str, ...] = ()
+
+
+def fixed_kernel(name: str):
+    """configure() for a loss whose float parameters go to one kernel as they are."""
+    fn = getattr(_core, name)
+    return lambda **values: Kernel(fn, tuple(values.values()))
+
+
 class ElementwiseLoss(Loss):
     """A loss computed element by element by one of the elementwise kernels."""
-
-    def __init__(self, name, params, reference, doc):
-        super().__init__(name, params, reference, doc)
-        self._kernel = getattr(_core, name)
 
     def __call__(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
                  out: Any = None, **params: Any) -> Any:
@@ -51,7 +64,12 @@ class ElementwiseLoss(Loss):
 
     def _run(self, entry: int, y_true: Any, y_pred: Any, reduction: Any, sample_weight: Any, out: Any,
              params: dict[str, Any]) -> Any:
-        prm = self._params(params) if params else self._defaults
+        return self._compute(entry, self._params(params) if params else self._defaults, y_true, y_pred,
+                             reduction, sample_weight, out)
+
+    def _compute(self, entry: int, config: Kernel, y_true: Any, y_pred: Any, reduction: Any, sample_weight: Any,
+                 out: Any) -> Any:
+        """One entry point with the hyper-parameters already configured."""
         if reduction not in REDUCTIONS:
             c.check_reduction(reduction)
         y = y_true if type(y_true) is ndarray else c.as_array(y_true, "y_true")
@@ -73,43 +91,52 @@ class ElementwiseLoss(Loss):
             denominator = c.weight_sum(w, reduction)
             mode = WEIGHTED
         scale = 1.0 / denominator if reduction == "mean" and denominator else 1.0
-        kernel = self._kernel
-
-        if entry == VALUE:
-            if reduction == "none":
+        kernel, prm, aux, unit = config
+        if aux is not None:
+            aux = c.aux_operand(aux, shape, cdt, "pos_weight")
+        if unit and out is not None:  # nothing may be written to out= on error: check first
+            c.check_unit_interval(unit, {"y_true": yc, "y_pred": pc})
+        try:
+            if entry == VALUE:
+                if reduction == "none":
+                    if out is not None:
+                        c.check_out(out, shape, rdt)
+                    value = c.target(out, shape, shape, cdt)
+                    kernel(mode | VALUE_OUT, yc, pc, aux, w, value, None, None, scale, prm)
+                    return value if value is out else c.finish(value, out, shape, rdt)
                 if out is not None:
-                    c.check_out(out, shape, rdt)
-                value = c.target(out, shape, shape, cdt)
-                kernel(mode | VALUE_OUT, yc, pc, w, value, None, None, scale, prm)
-                return value if value is out else c.finish(value, out, shape, rdt)
-            if out is not None:
-                raise ValueError("out= receives the per-element loss: it needs reduction='none'")
-            total = kernel(mode | SUM, yc, pc, w, None, None, None, scale, prm)
-            return c.reduced(total, reduction, denominator, rdt)
+                    raise ValueError("out= receives the per-element loss: it needs reduction='none'")
+                total = kernel(mode | SUM, yc, pc, aux, w, None, None, None, scale, prm)
+                return c.reduced(total, reduction, denominator, rdt)
 
-        # The gradient (and Hessian) of a reduced loss has y_pred's shape; with
-        # reduction="none" it is each element's own derivative, of the broadcast shape.
-        gshape = shape if reduction == "none" else p.shape
-        if entry == GRAD_HESS:
-            g_out, h_out = (None, None) if out is None else c.out_pair(out)
-            if out is not None:
-                c.check_out(g_out, gshape, rdt, "out[0]")
-                c.check_out(h_out, gshape, rdt, "out[1]")
-            grad = c.target(g_out, gshape, shape, cdt)
-            hess = c.target(h_out, gshape, shape, cdt)
-            kernel(mode | GRAD_OUT | HESS_OUT, yc, pc, w, None, grad, hess, scale, prm)
-            return c.finish(grad, g_out, gshape, rdt), c.finish(hess, h_out, gshape, rdt)
+            # The gradient (and Hessian) of a reduced loss has y_pred's shape; with
+            # reduction="none" it is each element's own derivative, of the broadcast shape.
+            gshape = shape if reduction == "none" else p.shape
+            if entry == GRAD_HESS:
+                g_out, h_out = (None, None) if out is None else c.out_pair(out)
+                if out is not None:
+                    c.check_out(g_out, gshape, rdt, "out[0]")
+                    c.check_out(h_out, gshape, rdt, "out[1]")
+                grad = c.target(g_out, gshape, shape, cdt)
+                hess = c.target(h_out, gshape, shape, cdt)
+                kernel(mode | GRAD_OUT | HESS_OUT, yc, pc, aux, w, None, grad, hess, scale, prm)
+                return c.finish(grad, g_out, gshape, rdt), c.finish(hess, h_out, gshape, rdt)
 
-        if out is not None:
-            c.check_out(out, gshape, rdt)
-        grad = c.target(out, gshape, shape, cdt)
-        if entry == GRAD:
-            kernel(mode | GRAD_OUT, yc, pc, w, None, grad, None, scale, prm)
-            return grad if grad is out else c.finish(grad, out, gshape, rdt)
-        if reduction == "none":
-            value = np.empty(shape, cdt)
-            kernel(mode | VALUE_OUT | GRAD_OUT, yc, pc, w, value, grad, None, scale, prm)
-            return c.finish(value, None, shape, rdt), c.finish(grad, out, gshape, rdt)
-        total = kernel(mode | SUM | GRAD_OUT, yc, pc, w, None, grad, None, scale, prm)
-        return (c.reduced(total, reduction, denominator, rdt),
-                grad if grad is out else c.finish(grad, out, gshape, rdt))
+            if out is not None:
+                c.check_out(out, gshape, rdt)
+            grad = c.target(out, gshape, shape, cdt)
+            if entry == GRAD:
+                kernel(mode | GRAD_OUT, yc, pc, aux, w, None, grad, None, scale, prm)
+                return grad if grad is out else c.finish(grad, out, gshape, rdt)
+            if reduction == "none":
+                value = np.empty(shape, cdt)
+                kernel(mode | VALUE_OUT | GRAD_OUT, yc, pc, aux, w, value, grad, None, scale, prm)
+                return c.finish(value, None, shape, rdt), c.finish(grad, out, gshape, rdt)
+            total = kernel(mode | SUM | GRAD_OUT, yc, pc, aux, w, None, grad, None, scale, prm)
+            return (c.reduced(total, reduction, denominator, rdt),
+                    grad if grad is out else c.finish(grad, out, gshape, rdt))
+        except _core.DomainError:
+            # The kernel found a value outside [0, 1] in the pass that computed the
+            # loss; name it (only this error path looks at the data again).
+            c.check_unit_interval(unit, {"y_true": yc, "y_pred": pc})
+            raise

@@ -14,14 +14,49 @@ VALUE, GRAD, VALUE_AND_GRAD, GRAD_HESS = range(4)
 
 class Param:
     """A keyword hyper-parameter: its default and its check (which raises
-    ValueError/TypeError naming the value and returns it as a float)."""
+    ValueError/TypeError naming the value, and returns it in canonical form)."""
 
     __slots__ = ("name", "default", "check")
 
-    def __init__(self, name: str, default: float, check: Callable[[str, Any], float]):
+    def __init__(self, name: str, default: Any, check: Callable[[str, Any], Any]):
         self.name = name
         self.default = default
         self.check = check
+
+
+def flag(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def non_negative(name: str, value: Any) -> float:
+    """A finite number >= 0."""
+    v = _number(name, value)
+    if not (v >= 0.0 and math.isfinite(v)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def unit_interval(name: str, value: Any) -> float:
+    """A number in [0, 1]."""
+    v = _number(name, value)
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return v
+
+
+def clip_eps(name: str, value: Any) -> float:
+    """A clipping bound in (0, 0.5)."""
+    v = _number(name, value)
+    if not 0.0 < v < 0.5:
+        raise ValueError(f"{name} must be in (0, 0.5), got {value!r}")
+    return v
+
+
+def optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """``check``, or None."""
+    return lambda name, value: None if value is None else check(name, value)
 
 
 def positive(name: str, value: Any) -> float:
@@ -50,25 +85,34 @@ class Loss:
     points with its own positional inputs; this base holds what they share.
     """
 
-    def __init__(self, name: str, params: tuple[Param, ...], reference: Callable[..., Any], doc: str):
+    def __init__(self, name: str, params: tuple[Param, ...], reference: Callable[..., Any], doc: str,
+                 configure: Callable[..., Any]):
+        """``configure(**checked_parameters)`` returns what the family's ``_run``
+        needs (the kernel and its arguments); it runs once for the defaults and
+        once per call that passes hyper-parameters."""
         if not callable(reference):
             raise TypeError(f"loss {name!r} needs a NumPy reference")
         self.name = name
         self.params = params
         self.reference = reference
-        self._defaults = tuple(p.check(p.name, p.default) for p in params)
+        self._configure = configure
+        self._checked_defaults = {p.name: p.check(p.name, p.default) for p in params}
+        self._defaults = configure(**self._checked_defaults)
         self.__doc__ = doc
         self.__signature__ = inspect.signature(reference)
 
     def __repr__(self) -> str:
         return f"<fastloss.{self.name}>"
 
-    def _params(self, given: dict[str, Any]) -> tuple[float, ...]:
+    def _params(self, given: dict[str, Any]) -> Any:
         if not given:
             return self._defaults
-        unknown = set(given) - {p.name for p in self.params}
+        unknown = set(given) - self._checked_defaults.keys()
         if unknown:
             raise TypeError(f"{self.name}() got unexpected keyword argument(s) {sorted(unknown)}; "
-                            f"its parameters are {[p.name for p in self.params]}")
-        return tuple(p.check(p.name, given[p.name]) if p.name in given else d
-                     for p, d in zip(self.params, self._defaults))
+                            f"its parameters are {list(self._checked_defaults)}")
+        values = dict(self._checked_defaults)
+        for p in self.params:
+            if p.name in given:
+                values[p.name] = p.check(p.name, given[p.name])
+        return self._configure(**values)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from ._elementwise import ElementwiseLoss
-from ._loss import Param, positive
+import numpy as np
+
+from . import _core
+from ._elementwise import ElementwiseLoss, Kernel, fixed_kernel
+from ._gan import GanDiscriminatorLoss, GanGeneratorLoss
+from ._loss import Param, clip_eps, flag, non_negative, optional, positive, unit_interval
 from ._registry import register
 
 mse = register(ElementwiseLoss, "mse", (), """Mean squared error.
@@ -16,7 +20,7 @@ mse = register(ElementwiseLoss, "mse", (), """Mean squared error.
     Example::
 
         >>> fl.mse([6.3], [6.1])   # 0.04 (the seed's example)
-""", domain="real")
+""", fixed_kernel("mse"), domain="real")
 
 mae = register(ElementwiseLoss, "mae", (), """Mean absolute error.
 
@@ -30,7 +34,7 @@ mae = register(ElementwiseLoss, "mae", (), """Mean absolute error.
     Example::
 
         >>> fl.mae([6.3], [6.1])   # 0.2
-""", domain="real")
+""", fixed_kernel("mae"), domain="real")
 
 huber = register(ElementwiseLoss, "huber", (Param("delta", 1.0, positive),), """Huber loss.
 
@@ -51,7 +55,7 @@ huber = register(ElementwiseLoss, "huber", (Param("delta", 1.0, positive),), """
         >>> fl.huber([6.3], [6.1])   # 0.02
 
     References: Huber, "Robust Estimation of a Location Parameter", 1964.
-""", domain="real")
+""", fixed_kernel("huber"), domain="real")
 
 cauchy = register(ElementwiseLoss, "cauchy", (Param("scale", 1.0, positive),), """Cauchy (Lorentzian) loss.
 
@@ -74,4 +78,174 @@ cauchy = register(ElementwiseLoss, "cauchy", (Param("scale", 1.0, positive),), "
     Example::
 
         >>> fl.cauchy([6.3], [6.1], reduction="sum")   # 0.0392207
-""", domain="real")
+""", fixed_kernel("cauchy"), domain="real")
+
+
+def _weights(name: str, value) -> np.ndarray:
+    """A scalar or array of finite, non-negative weights, as float64."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be real numbers, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    bad = np.flatnonzero(~(np.isfinite(a) & (a >= 0)).reshape(-1))
+    if bad.size:
+        raise ValueError(f"{name} must be finite and non-negative; found {a.reshape(-1)[bad[0]].item()!r} "
+                         f"at flat position {int(bad[0])}")
+    return a
+
+
+_ONE = np.ones(())
+
+
+def _bce_kernel(from_logits, pos_weight, label_smoothing, eps):
+    if from_logits:
+        return Kernel(_core.binary_cross_entropy_logits, (eps, label_smoothing),
+                      _ONE if pos_weight is None else pos_weight, ("y_true",))
+    return Kernel(_core.binary_cross_entropy, (eps, label_smoothing),
+                  _ONE if pos_weight is None else pos_weight, ("y_true", "y_pred"))
+
+
+binary_cross_entropy = register(ElementwiseLoss, "binary_cross_entropy", (
+    Param("from_logits", False, flag),
+    Param("pos_weight", None, optional(_weights)),
+    Param("label_smoothing", 0.0, unit_interval),
+    Param("eps", 1e-7, clip_eps),
+), """Binary cross-entropy (log loss).
+
+    The negative log-likelihood of Bernoulli targets ``y_true`` in [0, 1] under
+    predicted probabilities ``y_pred`` (or logits, with ``from_logits=True``).
+
+    Formula::
+
+        probabilities: -[pw y log p + (1 - y) log(1 - p)],  p clipped to [eps, 1 - eps]
+        logits z:      pw y softplus(-z) + (1 - y) softplus(z)
+                       = max(z, 0) - z y + log1p(exp(-|z|))   (pw = 1)
+        dl/dz = (1 - y) sigmoid(z) - pw y sigmoid(-z);  d2l/dz2 = (pw y + 1 - y) sigmoid(z) sigmoid(-z)
+        dl/dp = -pw y / p + (1 - y) / (1 - p);  d2l/dp2 = pw y / p**2 + (1 - y) / (1 - p)**2
+
+    The logit form never exponentiates a positive number, so it is finite for
+    logits of any size. Clipping bounds are taken in the computing dtype (as
+    Keras); outside them the probability form's derivatives are 0.
+
+    Args:
+      from_logits: ``y_pred`` holds logits; derivatives are then with respect to them.
+      pos_weight: weight of the positive term, a scalar or an array broadcastable
+        to the inputs (one weight per output, as PyTorch allows); finite, >= 0.
+      label_smoothing: ``y <- y (1 - s) + s / 2``, s in [0, 1].
+      eps: probability clipping bound, in (0, 0.5).
+
+    Raises ValueError when ``y_true`` (or, for probabilities, ``y_pred``) lies
+    outside [0, 1], naming the value and its position; the check runs in the
+    same pass as the computation.
+
+    Example::
+
+        >>> fl.binary_cross_entropy([1.0], [0.8])   # 0.2231436 (the seed's 0.223)
+""", _bce_kernel, domain="binary")
+
+
+def _focal_kernel(alpha, gamma, from_logits, eps):
+    params = (alpha is not None, 0.0 if alpha is None else alpha, gamma, eps)
+    if from_logits:
+        return Kernel(_core.focal_loss_logits, params, None, ("y_true",))
+    return Kernel(_core.focal_loss, params, None, ("y_true", "y_pred"))
+
+
+focal_loss = register(ElementwiseLoss, "focal_loss", (
+    Param("alpha", 0.25, optional(unit_interval)),
+    Param("gamma", 2.0, non_negative),
+    Param("from_logits", False, flag),
+    Param("eps", 1e-7, clip_eps),
+), """Binary focal loss (Lin et al.).
+
+    Cross-entropy scaled down for examples that are already well classified,
+    so that training concentrates on the hard ones.
+
+    Formula, with p_t = p y + (1 - p)(1 - y) and alpha_t = alpha y + (1 - alpha)(1 - y)::
+
+        l = alpha_t (1 - p_t)**gamma BCE(y, p)
+
+    which is the paper's ``-alpha_t (1 - p_t)**gamma log p_t`` for labels 0 and 1;
+    for soft labels it is Keras's ``binary_focal_crossentropy``, so that
+    ``gamma=0, alpha=None`` is exactly ``binary_cross_entropy``. With logits
+    everything is computed from softplus and sigmoid pieces (log space): value,
+    gradient and Hessian are finite for logits up to +-1e9.
+
+    Args:
+      alpha: weight of the positive class, in [0, 1]; None for no weighting.
+      gamma: focusing parameter, >= 0.
+      from_logits: ``y_pred`` holds logits.
+      eps: probability clipping bound, in (0, 0.5).
+
+    Note: the seed's figure for p_t = 0.9, alpha = 0.25, gamma = 2 (0.001) is the
+    value without alpha (0.00105); with alpha it is 0.0002634.
+
+    Example::
+
+        >>> fl.focal_loss([1.0], [0.9])   # 0.0002634
+
+    References: Lin et al., "Focal Loss for Dense Object Detection", 2017.
+""", _focal_kernel, domain="binary")
+
+
+def _gan_kernel(**values):
+    """binary_cross_entropy's configuration for these parameters (and, for the
+    generator, whether it is the saturating form)."""
+    saturating = values.pop("saturating", False)
+    return saturating, binary_cross_entropy._params(values)
+
+
+gan_discriminator_loss = register(GanDiscriminatorLoss, "gan_discriminator_loss", (
+    Param("from_logits", False, flag),
+    Param("eps", 1e-7, clip_eps),
+), """GAN discriminator loss (Goodfellow et al.).
+
+    The discriminator's cross-entropy for telling real samples (target 1) from
+    generated ones (target 0): ``-1/2 [log D(x) + log(1 - D(G(z)))]``.
+
+    Formula::
+
+        mean: -1/2 [mean(log D(x)) + mean(log(1 - D(G(z))))]
+        grad: (-1/2 d/dD log D(x) / n_real, -1/2 d/dD log(1 - D(G(z))) / n_fake)
+
+    Each half is averaged over its own batch, so ``d_real`` and ``d_fake`` may
+    differ in size (``reduction="none"`` needs one shape and returns the
+    elementwise ``-1/2 [log D(x) + log(1 - D(G(z)))]``). Gradients and Hessians
+    are pairs, one per input. Computed by the binary cross-entropy kernels,
+    with probabilities clipped to [eps, 1 - eps] or, with ``from_logits=True``,
+    in the stable softplus form.
+
+    Args:
+      from_logits: the inputs are logits.
+      eps: probability clipping bound, in (0, 0.5).
+
+    Example::
+
+        >>> fl.gan_discriminator_loss([0.9], [0.1])   # 0.1053605
+
+    References: Goodfellow et al., "Generative Adversarial Nets", 2014.
+""", _gan_kernel, domain="gan", bce=binary_cross_entropy)
+
+gan_generator_loss = register(GanGeneratorLoss, "gan_generator_loss", (
+    Param("from_logits", False, flag),
+    Param("saturating", False, flag),
+    Param("eps", 1e-7, clip_eps),
+), """GAN generator loss.
+
+    Non-saturating (default): ``-log D(G(z))``, which keeps strong gradients
+    when the discriminator wins; ``saturating=True``: the original minimax
+    ``log(1 - D(G(z)))``.
+
+    Formula::
+
+        non-saturating: -log D = BCE(1, D);   saturating: log(1 - D) = -BCE(0, D)
+
+    Args:
+      from_logits: ``d_fake`` holds logits.
+      saturating: use the minimax form.
+      eps: probability clipping bound, in (0, 0.5).
+
+    Example::
+
+        >>> fl.gan_generator_loss([0.1])   # -log 0.1 = 2.3025851
+""", _gan_kernel, domain="gan", bce=binary_cross_entropy)

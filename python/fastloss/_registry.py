@@ -33,7 +33,8 @@ _COMMON_ARGS = """
 """
 
 
-def register(kind: type[Loss], name: str, params: tuple[Param, ...], doc: str, **attributes: Any) -> Loss:
+def register(kind: type[Loss], name: str, params: tuple[Param, ...], doc: str, configure,
+             domain: str | None = None, **family_arguments: Any) -> Loss:
     if name in LOSSES:
         raise ValueError(f"loss {name!r} is registered twice")
     ref = getattr(_reference, name, None)
@@ -41,8 +42,7 @@ def register(kind: type[Loss], name: str, params: tuple[Param, ...], doc: str, *
         raise LookupError(f"loss {name!r} has no reference in fastloss.reference")
     full_doc = doc.rstrip() + "\n" + _COMMON_ARGS
     cls = type(name, (kind,), {"__doc__": full_doc, "__module__": "fastloss"})
-    loss = cls(name, params, ref, full_doc)
-    for key, value in attributes.items():
-        setattr(loss, key, value)
+    loss = cls(name, params, ref, full_doc, configure, **family_arguments)
+    loss.domain = domain  # the kind of inputs it takes, for tests and benchmarks
     LOSSES[name] = loss
     return loss

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mse", "mae", "huber", "cauchy"]
+__all__ = ["mse", "mae", "huber", "cauchy", "binary_cross_entropy", "focal_loss", "gan_discriminator_loss",
+           "gan_generator_loss"]
 
 
 def _f64(x) -> np.ndarray:
@@ -50,3 +51,54 @@ def huber(y_true, y_pred, *, delta=1.0, reduction="mean", sample_weight=None):
 def cauchy(y_true, y_pred, *, scale=1.0, reduction="mean", sample_weight=None):
     r = (_f64(y_true) - _f64(y_pred)) / scale
     return _reduce(np.log1p(r**2), reduction, sample_weight)
+
+
+def _clip(p, eps):
+    return np.clip(p, eps, 1 - eps)
+
+
+def binary_cross_entropy(y_true, y_pred, *, from_logits=False, pos_weight=None, label_smoothing=0.0,
+                         eps=1e-7, reduction="mean", sample_weight=None):
+    y = _f64(y_true) * (1 - label_smoothing) + label_smoothing / 2
+    pw = 1.0 if pos_weight is None else _f64(pos_weight)
+    z = _f64(y_pred)
+    if from_logits:
+        # log sigmoid(z) = -softplus(-z) = -(max(-z, 0) + log1p(exp(-|z|)))
+        log_p = -(np.maximum(-z, 0) + np.log1p(np.exp(-np.abs(z))))
+        log_1mp = -(np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))))
+    else:
+        p = _clip(z, eps)
+        log_p, log_1mp = np.log(p), np.log1p(-p)
+    return _reduce(-(pw * y * log_p + (1 - y) * log_1mp), reduction, sample_weight)
+
+
+def focal_loss(y_true, y_pred, *, alpha=0.25, gamma=2.0, from_logits=False, eps=1e-7, reduction="mean",
+               sample_weight=None):
+    y = _f64(y_true)
+    z = _f64(y_pred)
+    if from_logits:
+        with np.errstate(over="ignore"):
+            p, one_minus_p = 1 / (1 + np.exp(-z)), 1 / (1 + np.exp(z))  # sigmoid(z), sigmoid(-z)
+        bce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    else:
+        p = _clip(z, eps)
+        one_minus_p = 1 - p
+        bce = -(y * np.log(p) + (1 - y) * np.log1p(-p))
+    one_minus_p_t = one_minus_p * y + p * (1 - y)  # 1 - p_t, without cancellation
+    alpha_t = 1.0 if alpha is None else alpha * y + (1 - alpha) * (1 - y)
+    return _reduce(alpha_t * one_minus_p_t**gamma * bce, reduction, sample_weight)
+
+
+def gan_discriminator_loss(d_real, d_fake, *, from_logits=False, eps=1e-7, reduction="mean", sample_weight=None):
+    kw = dict(from_logits=from_logits, eps=eps, reduction=reduction, sample_weight=sample_weight)
+    real = binary_cross_entropy(np.ones(np.shape(d_real)), d_real, **kw)
+    fake = binary_cross_entropy(np.zeros(np.shape(d_fake)), d_fake, **kw)
+    return 0.5 * (real + fake)
+
+
+def gan_generator_loss(d_fake, *, from_logits=False, saturating=False, eps=1e-7, reduction="mean",
+                       sample_weight=None):
+    kw = dict(from_logits=from_logits, eps=eps, reduction=reduction, sample_weight=sample_weight)
+    if saturating:
+        return -binary_cross_entropy(np.zeros(np.shape(d_fake)), d_fake, **kw)
+    return binary_cross_entropy(np.ones(np.shape(d_fake)), d_fake, **kw)

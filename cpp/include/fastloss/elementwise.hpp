@@ -1,18 +1,52 @@
 // The elementwise loop: loss(y_i, p_i) for every i, with any combination of the
 // value (summed and/or per element), the gradient and the Hessian diagonal in one
-// pass over the data. A functor F<T> supplies value(y, p), grad(y, p), hess(y, p)
-// and its cost class; it never sees a pointer.
+// pass over the data. A functor F<T> supplies value, grad and hess of (y, p) and
+// its cost class; it never sees a pointer. Optional members:
+//   uses_aux = true: value/grad/hess take a third per-element operand
+//     (BCE's pos_weight), read like y and p;
+//   checks_domain = true: valid(y, p) is false for inputs outside the loss's
+//     domain (probabilities outside [0, 1]); the loop reports whether any element
+//     was invalid, in the same pass as the computation.
 #pragma once
+#include <atomic>
+#include <type_traits>
+
 #include "blocked_sum.hpp"
 #include "kernel_table.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_ISA {
 
+template <class F, class = void>
+struct uses_aux : std::false_type {};
+template <class F>
+struct uses_aux<F, std::void_t<decltype(F::uses_aux)>> : std::bool_constant<F::uses_aux> {};
+template <class F, class = void>
+struct checks_domain : std::false_type {};
+template <class F>
+struct checks_domain<F, std::void_t<decltype(F::checks_domain)>> : std::bool_constant<F::checks_domain> {};
+
+template <class F, class T>
+FASTLOSS_INLINE T value_of(const F& f, T y, T p, T a) {
+  if constexpr (uses_aux<F>::value) return f.value(y, p, a);
+  else return f.value(y, p);
+}
+template <class F, class T>
+FASTLOSS_INLINE T grad_of(const F& f, T y, T p, T a) {
+  if constexpr (uses_aux<F>::value) return f.grad(y, p, a);
+  else return f.grad(y, p);
+}
+template <class F, class T>
+FASTLOSS_INLINE T hess_of(const F& f, T y, T p, T a) {
+  if constexpr (uses_aux<F>::value) return f.hess(y, p, a);
+  else return f.hess(y, p);
+}
+
 template <class T>
 struct ElementwiseView {
   const T* y;
   const T* p;
+  const T* a;  // aux operand, nullptr unless the functor uses one
   const T* w;
   T* value;
   T* grad;
@@ -22,56 +56,70 @@ struct ElementwiseView {
 // Exactly kLanes elements: the SIMD body. Every element goes through this code,
 // tails included, so an element's result does not depend on its position.
 template <unsigned M, class F, class T>
-FASTLOSS_INLINE void elementwise_lanes(const F& f, const ElementwiseView<T>& v, T scale,
-                                       double* acc) {
+FASTLOSS_INLINE void elementwise_lanes(const F& f, const ElementwiseView<T>& v, T scale, double* acc,
+                                       int* invalid) {
 #pragma omp simd
   for (int j = 0; j < kLanes; ++j) {
     const T y = v.y[j], p = v.p[j];
+    const T a = uses_aux<F>::value ? v.a[j] : T(0);
     const T w = (M & kWeighted) ? v.w[j] : T(1);
+    if constexpr (checks_domain<F>::value) invalid[j] |= !f.valid(y, p);
     if constexpr ((M & (kSum | kValue)) != 0) {
-      T loss = f.value(y, p);
+      T loss = value_of(f, y, p, a);
       if constexpr ((M & kWeighted) != 0) loss *= w;
       if constexpr ((M & kValue) != 0) v.value[j] = loss;
       if constexpr ((M & kSum) != 0) acc[j] += static_cast<double>(loss);
     }
-    if constexpr ((M & kGrad) != 0) v.grad[j] = f.grad(y, p) * (w * scale);
-    if constexpr ((M & kHess) != 0) v.hess[j] = f.hess(y, p) * (w * scale);
+    if constexpr ((M & kGrad) != 0) v.grad[j] = grad_of(f, y, p, a) * (w * scale);
+    if constexpr ((M & kHess) != 0) v.hess[j] = hess_of(f, y, p, a) * (w * scale);
   }
 }
 
-template <unsigned M, class T>
+template <unsigned M, class F, class T>
 FASTLOSS_INLINE ElementwiseView<T> offset(const ElementwiseView<T>& v, index_t i) {
-  return {v.y + i, v.p + i, (M & kWeighted) ? v.w + i : nullptr,
-          (M & kValue) ? v.value + i : nullptr, (M & kGrad) ? v.grad + i : nullptr,
+  return {v.y + i,
+          v.p + i,
+          uses_aux<F>::value ? v.a + i : nullptr,
+          (M & kWeighted) ? v.w + i : nullptr,
+          (M & kValue) ? v.value + i : nullptr,
+          (M & kGrad) ? v.grad + i : nullptr,
           (M & kHess) ? v.hess + i : nullptr};
 }
 
+// One block: its partial sum; *any_invalid is set if an element is outside the domain.
 template <unsigned M, class F, class T>
-double elementwise_block(const F& f, const ElementwiseView<T>& v, index_t len, T scale) {
+double elementwise_block(const F& f, const ElementwiseView<T>& v, index_t len, T scale, bool* any_invalid) {
   alignas(64) double acc[kLanes] = {};
+  alignas(64) int invalid[kLanes] = {};
   index_t i = 0;
-  for (; i + kLanes <= len; i += kLanes) elementwise_lanes<M>(f, offset<M>(v, i), scale, acc);
+  for (; i + kLanes <= len; i += kLanes) elementwise_lanes<M>(f, offset<M, F>(v, i), scale, acc, invalid);
   const index_t rest = len - i;
   if (rest > 0) {
     // The tail runs through the same SIMD body on padded copies (padding repeats
-    // the tail's first element, so it is as finite as the data), and only the
-    // valid lanes are kept.
-    alignas(64) T y[kLanes], p[kLanes], w[kLanes], value[kLanes], grad[kLanes], hess[kLanes];
+    // the tail's first element, so it is as finite and as valid as the data), and
+    // only the valid lanes are kept.
+    alignas(64) T y[kLanes], p[kLanes], a[kLanes], w[kLanes], value[kLanes], grad[kLanes], hess[kLanes];
     alignas(64) double tail_acc[kLanes] = {};
-    const ElementwiseView<T> src = offset<M>(v, i);
+    const ElementwiseView<T> src = offset<M, F>(v, i);
     for (int j = 0; j < kLanes; ++j) {
       const index_t k = j < rest ? j : 0;
       y[j] = src.y[k];
       p[j] = src.p[k];
+      a[j] = uses_aux<F>::value ? src.a[k] : T(0);
       w[j] = (M & kWeighted) ? src.w[k] : T(1);
     }
-    elementwise_lanes<M>(f, ElementwiseView<T>{y, p, w, value, grad, hess}, scale, tail_acc);
+    elementwise_lanes<M>(f, ElementwiseView<T>{y, p, a, w, value, grad, hess}, scale, tail_acc, invalid);
     for (index_t j = 0; j < rest; ++j) {
       if constexpr ((M & kValue) != 0) src.value[j] = value[j];
       if constexpr ((M & kGrad) != 0) src.grad[j] = grad[j];
       if constexpr ((M & kHess) != 0) src.hess[j] = hess[j];
       acc[j] += tail_acc[j];
     }
+  }
+  if constexpr (checks_domain<F>::value) {
+    int bad = 0;
+    for (int j = 0; j < kLanes; ++j) bad |= invalid[j];
+    if (bad) *any_invalid = true;
   }
   return fold_lanes(acc);
 }
@@ -81,22 +129,30 @@ double elementwise(const ElementwiseCall& c) {
   const F<T> f(c.params);
   const T* y = static_cast<const T*>(c.y);
   const T* p = static_cast<const T*>(c.p);
+  const T* a = static_cast<const T*>(c.a);
   const T* w = static_cast<const T*>(c.w);
   T* value = static_cast<T*>(c.value);
   T* grad = static_cast<T*>(c.grad);
   T* hess = static_cast<T*>(c.hess);
   const T scale = static_cast<T>(c.scale);
   const int threads = c.n >= c.parallel_threshold[F<T>::cost] ? c.threads : 1;
-  return blocked_sum(c.n, threads, [&](index_t start, index_t len) {
+  std::atomic<bool> any_invalid{false};
+  const double sum = blocked_sum(c.n, threads, [&](index_t start, index_t len) {
     const ElementwiseView<T> view{
         c.y_advances ? y + start : y,
         c.p_advances ? p + start : p,
+        uses_aux<F<T>>::value ? (c.a_advances ? a + start : a) : nullptr,
         (M & kWeighted) ? (c.w_advances ? w + start : w) : nullptr,
         (M & kValue) ? value + start : nullptr,
         (M & kGrad) ? grad + start : nullptr,
         (M & kHess) ? hess + start : nullptr};
-    return elementwise_block<M>(f, view, len, scale);
+    bool block_invalid = false;
+    const double partial = elementwise_block<M>(f, view, len, scale, &block_invalid);
+    if (block_invalid) any_invalid.store(true, std::memory_order_relaxed);
+    return partial;
   });
+  if (c.invalid != nullptr) *c.invalid = any_invalid.load();
+  return sum;
 }
 
 template <template <class> class F, class T, unsigned... Modes>
@@ -108,6 +164,7 @@ void fill_modes(ElementwiseFn* fn) {
 // The modes a binding may ask for; the others stay nullptr in the table.
 template <template <class> class F>
 void fill_elementwise(ElementwiseKernels& k) {
+  k.uses_aux = uses_aux<F<double>>::value;
   fill_modes<F, float, kSum, kValue, kGrad, kSum | kGrad, kValue | kGrad, kGrad | kHess>(k.fn[kF32]);
   fill_modes<F, double, kSum, kValue, kGrad, kSum | kGrad, kValue | kGrad, kGrad | kHess>(k.fn[kF64]);
 }

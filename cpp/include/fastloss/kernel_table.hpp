@@ -31,10 +31,11 @@ constexpr int kF32 = 0, kF64 = 1;
 struct ElementwiseCall {
   const void* y;
   const void* p;
+  const void* a;  // the functor's per-element auxiliary operand; nullptr if it has none
   const void* w;  // nullptr unless kWeighted
   // false: the operand is one value, repeated over a buffer of min(n, kBlock)
   // elements, and every block reads that same buffer (scalar broadcasting, no copy of size n).
-  bool y_advances, p_advances, w_advances;
+  bool y_advances, p_advances, a_advances, w_advances;
   index_t n;
   void* value;
   void* grad;
@@ -43,11 +44,13 @@ struct ElementwiseCall {
   const double* params;  // the functor's hyper-parameters, in its documented order
   int threads;           // upper bound; inputs under parallel_threshold run on one thread
   const index_t* parallel_threshold;  // [Cost]
+  bool* invalid;  // set to whether any element was outside the loss's domain (may be nullptr)
 };
 using ElementwiseFn = double (*)(const ElementwiseCall&);
 
 struct ElementwiseKernels {
   int n_params;                 // how many doubles the functor reads from ElementwiseCall::params
+  bool uses_aux;                // whether the functor reads ElementwiseCall::a
   ElementwiseFn fn[2][kModes];  // [kF32 / kF64][mode]; nullptr for modes that make no sense
 };
 

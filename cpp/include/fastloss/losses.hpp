@@ -7,4 +7,8 @@
   X(mse, Mse, 0)                       \
   X(mae, Mae, 0)                       \
   X(huber, Huber, 1)                   \
-  X(cauchy, Cauchy, 1)
+  X(cauchy, Cauchy, 1)                 \
+  X(binary_cross_entropy, BceProb, 2)  \
+  X(binary_cross_entropy_logits, BceLogits, 2) \
+  X(focal_loss, FocalProb, 4)          \
+  X(focal_loss_logits, FocalLogits, 4)

@@ -28,6 +28,10 @@ float log1pf(float) noexcept;
 double expm1(double) noexcept;
 #pragma omp declare simd notinbranch
 float expm1f(float) noexcept;
+#pragma omp declare simd notinbranch
+double pow(double, double) noexcept;
+#pragma omp declare simd notinbranch
+float powf(float, float) noexcept;
 }
 
 namespace fastloss::FASTLOSS_ISA::math {
@@ -41,6 +45,8 @@ FASTLOSS_INLINE double log1p(double x) { return ::log1p(x); }
 FASTLOSS_INLINE float log1p(float x) { return ::log1pf(x); }
 FASTLOSS_INLINE double expm1(double x) { return ::expm1(x); }
 FASTLOSS_INLINE float expm1(float x) { return ::expm1f(x); }
+FASTLOSS_INLINE double pow(double x, double y) { return ::pow(x, y); }
+FASTLOSS_INLINE float pow(float x, float y) { return ::powf(x, y); }
 
 template <class T>
 FASTLOSS_INLINE T abs(T x) { return __builtin_fabs(x); }
@@ -53,5 +59,25 @@ FASTLOSS_INLINE T clamp(T x, T lo, T hi) { return x < lo ? lo : (x > hi ? hi : x
 // sign of x as -1, 0, +1, NaN for NaN (as np.sign).
 template <class T>
 FASTLOSS_INLINE T sign(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : x - x); }
+
+template <class T>
+FASTLOSS_INLINE T max0(T x) { return x > T(0) ? x : T(0); }
+
+// The pieces of the stable logistic functions of z, from one exp and one log1p:
+// softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^-|z|), softplus(-z), sigmoid(z),
+// sigmoid(-z). Finite for every finite z (no exp of a positive number).
+template <class T>
+struct Logistic {
+  T softplus, softplus_neg, sigmoid, sigmoid_neg;
+  FASTLOSS_INLINE explicit Logistic(T z) {
+    const T e = exp(-abs(z));
+    const T l = log1p(e);
+    softplus = max0(z) + l;
+    softplus_neg = max0(-z) + l;
+    const T big = T(1) / (T(1) + e), small = e / (T(1) + e);
+    sigmoid = z >= T(0) ? big : small;
+    sigmoid_neg = z >= T(0) ? small : big;
+  }
+};
 
 }  // namespace fastloss::FASTLOSS_ISA::math

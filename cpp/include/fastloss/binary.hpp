@@ -1,0 +1,175 @@
+// Binary classification losses: functors of (y_true, y_pred[, pos_weight]) where
+// y_pred is a probability or, in the *Logits functors, a logit z. Derivatives are
+// with respect to y_pred (the logit for the *Logits functors).
+#pragma once
+#include "kernel_table.hpp"
+#include "simd_math.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA {
+
+template <class T>
+FASTLOSS_INLINE bool in_unit_interval(T x) { return !(x < T(0) || x > T(1)); }  // NaN passes
+
+// params: eps, label_smoothing; aux: pos_weight.
+// -[pw y log p + (1 - y) log(1 - p)], p clipped to [eps, 1 - eps] (bounds in T, as
+// Keras), y smoothed to y (1 - s) + s / 2. Outside the clip range the derivatives
+// are 0 (the clip is flat there).
+template <class T>
+struct BceProb {
+  static constexpr int cost = kTranscendental;
+  static constexpr bool uses_aux = true;
+  static constexpr bool checks_domain = true;
+  T lo, hi, keep, add;
+  explicit BceProb(const double* prm)
+      : lo(static_cast<T>(prm[0])), hi(T(1) - static_cast<T>(prm[0])),
+        keep(static_cast<T>(1.0 - prm[1])), add(static_cast<T>(prm[1] * 0.5)) {}
+  FASTLOSS_INLINE bool valid(T y, T p) const { return in_unit_interval(y) && in_unit_interval(p); }
+  FASTLOSS_INLINE T value(T y, T p, T pw) const {
+    const T t = y * keep + add, q = math::clamp(p, lo, hi);
+    return -(pw * t * math::log(q) + (T(1) - t) * math::log1p(-q));
+  }
+  FASTLOSS_INLINE T grad(T y, T p, T pw) const {
+    const T t = y * keep + add, q = math::clamp(p, lo, hi);
+    const T g = -pw * t / q + (T(1) - t) / (T(1) - q);
+    return p < lo || p > hi ? T(0) : g;
+  }
+  FASTLOSS_INLINE T hess(T y, T p, T pw) const {
+    const T t = y * keep + add, q = math::clamp(p, lo, hi), r = T(1) - q;
+    const T h = pw * t / (q * q) + (T(1) - t) / (r * r);
+    return p < lo || p > hi ? T(0) : h;
+  }
+};
+
+// params: eps (unused), label_smoothing; aux: pos_weight. With z the logit:
+// pw y softplus(-z) + (1 - y) softplus(z)  (= PyTorch's BCEWithLogits form);
+// grad = (1 - y) sigmoid(z) - pw y sigmoid(-z); hess = (pw y + 1 - y) sigmoid(z) sigmoid(-z).
+template <class T>
+struct BceLogits {
+  static constexpr int cost = kTranscendental;
+  static constexpr bool uses_aux = true;
+  static constexpr bool checks_domain = true;
+  T keep, add;
+  explicit BceLogits(const double* prm)
+      : keep(static_cast<T>(1.0 - prm[1])), add(static_cast<T>(prm[1] * 0.5)) {}
+  FASTLOSS_INLINE bool valid(T y, T) const { return in_unit_interval(y); }
+  FASTLOSS_INLINE T value(T y, T z, T pw) const {
+    const T t = y * keep + add;
+    const math::Logistic<T> s(z);
+    return pw * t * s.softplus_neg + (T(1) - t) * s.softplus;
+  }
+  FASTLOSS_INLINE T grad(T y, T z, T pw) const {
+    const T t = y * keep + add;
+    const math::Logistic<T> s(z);
+    return (T(1) - t) * s.sigmoid - pw * t * s.sigmoid_neg;
+  }
+  FASTLOSS_INLINE T hess(T y, T z, T pw) const {
+    const T t = y * keep + add;
+    const math::Logistic<T> s(z);
+    return (pw * t + T(1) - t) * s.sigmoid * s.sigmoid_neg;
+  }
+};
+
+// Focal loss, as Keras's binary_focal_crossentropy: alpha_t (1 - p_t)^gamma BCE(y, p),
+// p_t = p y + (1 - p)(1 - y), alpha_t = alpha y + (1 - alpha)(1 - y) (1 without alpha).
+// For hard labels BCE = -log p_t: the SPEC formula. params: use_alpha, alpha, gamma, eps.
+// (No bool members: a bool load in the loop stops GCC from vectorizing it.)
+// Probabilities are clipped to [eps, 1 - eps] (derivatives 0 outside).
+template <class T>
+struct FocalProb {
+  static constexpr int cost = kTranscendental;
+  static constexpr bool checks_domain = true;
+  T alpha_pos, alpha_neg, gamma, lo, hi;  // alpha_t = alpha_pos y + alpha_neg (1 - y)
+  explicit FocalProb(const double* prm)
+      : alpha_pos(static_cast<T>(prm[0] != 0.0 ? prm[1] : 1.0)),
+        alpha_neg(static_cast<T>(prm[0] != 0.0 ? 1.0 - prm[1] : 1.0)), gamma(static_cast<T>(prm[2])),
+        lo(static_cast<T>(prm[3])), hi(T(1) - static_cast<T>(prm[3])) {}
+  FASTLOSS_INLINE bool valid(T y, T p) const { return in_unit_interval(y) && in_unit_interval(p); }
+  FASTLOSS_INLINE T alpha_t(T y) const { return alpha_pos * y + alpha_neg * (T(1) - y); }
+  // With q the clipped p, m = 1 - p_t: the value and the derivatives of BCE and m^gamma.
+  struct Parts {
+    T q, m, mod, bce, d1, d2;
+  };
+  FASTLOSS_INLINE Parts parts(T y, T p) const {
+    Parts r;
+    r.q = math::clamp(p, lo, hi);
+    r.m = y * (T(1) - r.q) + (T(1) - y) * r.q;
+    r.mod = math::pow(r.m, gamma);
+    r.bce = -(y * math::log(r.q) + (T(1) - y) * math::log1p(-r.q));
+    r.d1 = (r.q - y) / (r.q * (T(1) - r.q));                                                 // dBCE/dp
+    r.d2 = y / (r.q * r.q) + (T(1) - y) / ((T(1) - r.q) * (T(1) - r.q));                   // d2BCE/dp2
+    return r;
+  }
+  FASTLOSS_INLINE T value(T y, T p) const {
+    const Parts r = parts(y, p);
+    return alpha_t(y) * r.mod * r.bce;
+  }
+  // dm/dp = 1 - 2y; d(m^g)/dp = g m^(g-1) (1 - 2y), with m >= eps > 0 inside the clip range.
+  FASTLOSS_INLINE T grad(T y, T p) const {
+    const Parts r = parts(y, p);
+    const T s = T(1) - T(2) * y;
+    const T g = alpha_t(y) * (gamma * (r.mod / r.m) * s * r.bce + r.mod * r.d1);
+    return p < lo || p > hi ? T(0) : g;
+  }
+  FASTLOSS_INLINE T hess(T y, T p) const {
+    const Parts r = parts(y, p);
+    const T s = T(1) - T(2) * y;
+    const T h = alpha_t(y) * (gamma * (gamma - T(1)) * (r.mod / (r.m * r.m)) * s * s * r.bce +
+                              T(2) * gamma * (r.mod / r.m) * s * r.d1 + r.mod * r.d2);
+    return p < lo || p > hi ? T(0) : h;
+  }
+};
+
+// Focal loss of a logit z, in log space: BCE = y softplus(-z) + (1 - y) softplus(z),
+// m = 1 - p_t = y sigmoid(-z) + (1 - y) sigmoid(z), and
+// r = sigmoid(z) sigmoid(-z) / m = 1 / (y / sigmoid(z) + (1 - y) / sigmoid(-z)), so that
+// d(m^g)/dz = g m^g (1 - 2y) r stays finite when m underflows (hard labels, |z| ~ 1e9).
+// grad = alpha_t m^g K,   K = (1 - 2y) g r BCE + dBCE/dz,   dBCE/dz = (1 - y) sig(z) - y sig(-z)
+// hess = alpha_t m^g ((1 - 2y) g r K + K'),
+//   K' = (1 - 2y) g (r ((sig(-z) - sig(z)) - (1 - 2y) r) BCE + r dBCE/dz) + sig(z) sig(-z).
+template <class T>
+struct FocalLogits {
+  static constexpr int cost = kTranscendental;
+  static constexpr bool checks_domain = true;
+  T alpha_pos, alpha_neg, gamma;
+  explicit FocalLogits(const double* prm)
+      : alpha_pos(static_cast<T>(prm[0] != 0.0 ? prm[1] : 1.0)),
+        alpha_neg(static_cast<T>(prm[0] != 0.0 ? 1.0 - prm[1] : 1.0)), gamma(static_cast<T>(prm[2])) {}
+  FASTLOSS_INLINE bool valid(T y, T) const { return in_unit_interval(y); }
+  FASTLOSS_INLINE T alpha_t(T y) const { return alpha_pos * y + alpha_neg * (T(1) - y); }
+  struct Parts {
+    T sig, sig_neg, mod, bce, r, dbce;
+  };
+  FASTLOSS_INLINE Parts parts(T y, T z) const {
+    const math::Logistic<T> s(z);
+    Parts r;
+    r.sig = s.sigmoid;
+    r.sig_neg = s.sigmoid_neg;
+    r.bce = y * s.softplus_neg + (T(1) - y) * s.softplus;
+    r.mod = math::pow(y * s.sigmoid_neg + (T(1) - y) * s.sigmoid, gamma);
+    const T t1 = y > T(0) ? y / s.sigmoid : T(0);
+    const T t2 = y < T(1) ? (T(1) - y) / s.sigmoid_neg : T(0);
+    r.r = T(1) / (t1 + t2);
+    r.dbce = (T(1) - y) * s.sigmoid - y * s.sigmoid_neg;
+    return r;
+  }
+  FASTLOSS_INLINE T value(T y, T z) const {
+    const Parts r = parts(y, z);
+    return alpha_t(y) * r.mod * r.bce;
+  }
+  FASTLOSS_INLINE T grad(T y, T z) const {
+    const Parts r = parts(y, z);
+    const T s = T(1) - T(2) * y;
+    return alpha_t(y) * r.mod * (s * gamma * r.r * r.bce + r.dbce);
+  }
+  FASTLOSS_INLINE T hess(T y, T z) const {
+    const Parts r = parts(y, z);
+    const T s = T(1) - T(2) * y;
+    const T k = s * gamma * r.r * r.bce + r.dbce;
+    const T dk = s * gamma * (r.r * ((r.sig_neg - r.sig) - s * r.r) * r.bce + r.r * r.dbce) + r.sig * r.sig_neg;
+    return alpha_t(y) * r.mod * (s * gamma * r.r * k + dk);
+  }
+};
+
+}  // namespace FASTLOSS_ISA
+}  // namespace fastloss

@@ -1,0 +1,137 @@
+"""GAN losses: binary cross-entropy against fixed targets (1 for real, 0 for
+fake), computed by the BCE kernels through ``binary_cross_entropy``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import _canonical as c
+from ._loss import GRAD_HESS, VALUE, VALUE_AND_GRAD, Loss, GRAD
+
+
+def _scaled(x: Any, factor: float) -> Any:
+    """``factor * x``, keeping the dtype: a new NumPy scalar, or an array (a
+    result array of this call, possibly the user's out=) scaled in place."""
+    if isinstance(x, np.ndarray):
+        if factor != 1.0:
+            x *= x.dtype.type(factor)
+        return x
+    return x.dtype.type(factor * float(x))
+
+
+def _routed(entry: int, out: Any, count: int) -> list:
+    """The out= of each part: the value's out= goes to the first part (the others
+    are added into it); derivatives take one out per input."""
+    if out is None:
+        return [None] * count
+    if entry == VALUE:
+        return [out] + [None] * (count - 1)
+    if entry == GRAD_HESS:
+        grads, hesses = c.out_pair(out)
+        grads, hesses = c.out_pair(grads), c.out_pair(hesses)
+        return [(g, h) for g, h in zip(grads, hesses)]
+    return list(c.out_pair(out))
+
+
+def _combine(entry: int, parts: list, factor: float) -> Any:
+    """The loss ``factor * sum(part values)`` and its derivatives per input."""
+    if entry == VALUE:
+        if not isinstance(parts[0], np.ndarray):
+            return parts[0].dtype.type(factor * sum(float(v) for v in parts))
+        total = parts[0]
+        for v in parts[1:]:
+            total += v
+        return _scaled(total, factor)
+    if entry == GRAD:
+        return tuple(_scaled(g, factor) for g in parts)
+    if entry == VALUE_AND_GRAD:
+        return _combine(VALUE, [v for v, _ in parts], factor), tuple(_scaled(g, factor) for _, g in parts)
+    return tuple(_scaled(g, factor) for g, _ in parts), tuple(_scaled(h, factor) for _, h in parts)
+
+
+class GanDiscriminatorLoss(Loss):
+    """``-1/2 [log D(x) + log(1 - D(G(z)))]`` over two batches of discriminator outputs."""
+
+    def __init__(self, name, params, reference, doc, configure, bce: Loss):
+        super().__init__(name, params, reference, doc, configure)
+        self._bce = bce
+
+    def __call__(self, d_real: Any, d_fake: Any, *, reduction: str = "mean", sample_weight: Any = None,
+                 out: Any = None, **params: Any) -> Any:
+        return self._run(VALUE, d_real, d_fake, reduction, sample_weight, out, params)
+
+    def grad(self, d_real: Any, d_fake: Any, *, reduction: str = "mean", sample_weight: Any = None,
+             out: Any = None, **params: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(d loss/d d_real, d loss/d d_fake)``; ``out=`` takes a pair."""
+        return self._run(GRAD, d_real, d_fake, reduction, sample_weight, out, params)
+
+    def value_and_grad(self, d_real: Any, d_fake: Any, *, reduction: str = "mean", sample_weight: Any = None,
+                       out: Any = None, **params: Any) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
+        """``(value, (grad_real, grad_fake))`` in one pass over each batch; ``out=``
+        takes a pair for the gradients."""
+        return self._run(VALUE_AND_GRAD, d_real, d_fake, reduction, sample_weight, out, params)
+
+    def grad_hess(self, d_real: Any, d_fake: Any, *, reduction: str = "mean", sample_weight: Any = None,
+                  out: Any = None, **params: Any) -> tuple[tuple[np.ndarray, np.ndarray],
+                                                           tuple[np.ndarray, np.ndarray]]:
+        """``((grad_real, grad_fake), (hess_real, hess_fake))``; ``out=`` takes
+        ``((grad_real, grad_fake), (hess_real, hess_fake))`` arrays."""
+        return self._run(GRAD_HESS, d_real, d_fake, reduction, sample_weight, out, params)
+
+    def _run(self, entry, d_real, d_fake, reduction, sample_weight, out, params):
+        _, bce = self._params(params) if params else self._defaults
+        if reduction not in c.REDUCTIONS:
+            c.check_reduction(reduction)
+        real = c.as_array(d_real, "d_real")
+        fake = c.as_array(d_fake, "d_fake")
+        if reduction == "none" and real.shape != fake.shape:
+            raise ValueError(f"reduction='none' needs d_real and d_fake of one shape; "
+                             f"got d_real shape {real.shape} and d_fake shape {fake.shape}")
+        outs = _routed(entry, out, 2)
+        # The mean of each half is over its own batch, so the batches may differ in size.
+        parts = [self._bce._compute(entry, bce, target, d, reduction, sample_weight, o)
+                 for target, d, o in ((1.0, real, outs[0]), (0.0, fake, outs[1]))]
+        return _combine(entry, parts, 0.5)
+
+
+class GanGeneratorLoss(Loss):
+    """``-log D(G(z))`` (or, saturating, ``log(1 - D(G(z)))``) of discriminator outputs."""
+
+    def __init__(self, name, params, reference, doc, configure, bce: Loss):
+        super().__init__(name, params, reference, doc, configure)
+        self._bce = bce
+
+    def __call__(self, d_fake: Any, *, reduction: str = "mean", sample_weight: Any = None, out: Any = None,
+                 **params: Any) -> Any:
+        return self._run(VALUE, d_fake, reduction, sample_weight, out, params)
+
+    def grad(self, d_fake: Any, *, reduction: str = "mean", sample_weight: Any = None, out: Any = None,
+             **params: Any) -> np.ndarray:
+        """d loss / d d_fake; ``out=`` receives it."""
+        return self._run(GRAD, d_fake, reduction, sample_weight, out, params)
+
+    def value_and_grad(self, d_fake: Any, *, reduction: str = "mean", sample_weight: Any = None, out: Any = None,
+                       **params: Any) -> tuple[Any, np.ndarray]:
+        """``(value, grad)`` in one pass; ``out=`` receives the gradient."""
+        return self._run(VALUE_AND_GRAD, d_fake, reduction, sample_weight, out, params)
+
+    def grad_hess(self, d_fake: Any, *, reduction: str = "mean", sample_weight: Any = None, out: Any = None,
+                  **params: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(grad, hess)`` in one pass; ``out=`` takes a pair."""
+        return self._run(GRAD_HESS, d_fake, reduction, sample_weight, out, params)
+
+    def _run(self, entry, d_fake, reduction, sample_weight, out, params):
+        saturating, bce = self._params(params) if params else self._defaults
+        # non-saturating: BCE(1, D) = -log D; saturating: log(1 - D) = -BCE(0, D)
+        target, sign = (0.0, -1.0) if saturating else (1.0, 1.0)
+        fake = c.as_array(d_fake, "d_fake")
+        part = self._bce._compute(entry, bce, target, fake, reduction, sample_weight, out)
+        if entry == VALUE:
+            return _combine(VALUE, [part], sign)
+        if entry == GRAD:
+            return _scaled(part, sign)
+        if entry == VALUE_AND_GRAD:
+            return _combine(VALUE, [part[0]], sign), _scaled(part[1], sign)
+        return _scaled(part[0], sign), _scaled(part[1], sign)
