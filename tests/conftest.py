@@ -50,14 +50,15 @@ def result_dtype(*arrays):
     return np.result_type(*kinds)
 
 
-def assert_matches_reference(actual, expected, dtype, reduction=None):
+def assert_matches_reference(actual, expected, dtype, atol=None):
     """``expected`` is the float64 reference; it is rounded to the result dtype
     first (so overflow to inf in float16 sums is expected, as NumPy gives)."""
     dtype = np.dtype(dtype)
     assert np.asarray(actual).dtype == dtype
     exp = np.asarray(expected).astype(dtype)
     rtol = RTOL[dtype]
-    atol = 0.0 if dtype == np.float64 else rtol * 1e-3
+    if atol is None:
+        atol = 0.0 if dtype == np.float64 else rtol * 1e-3
     np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), exp.astype(np.float64), rtol=rtol, atol=atol)
 
 

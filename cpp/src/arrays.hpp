@@ -32,6 +32,7 @@ struct ArrayView {
   index_t size = 0;
   int dtype = -1;  // kF32, kF64, or -1 for any other dtype
   int flags = 0;
+  bool int64 = false;  // a 64-bit signed integer array
   std::size_t itemsize() const { return dtype == kF32 ? sizeof(float) : sizeof(double); }
   bool c_contiguous() const { return (flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) != 0; }
   bool writeable() const { return (flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) != 0; }
@@ -49,6 +50,8 @@ inline ArrayView view(py::handle h, const char* what) {
   for (int i = 0; i < a->nd; ++i) v.size *= static_cast<index_t>(a->dimensions[i]);
   const int num = py::detail::array_descriptor_proxy(a->descr)->type_num;
   v.dtype = num == py::detail::npy_api::NPY_FLOAT_ ? kF32 : num == py::detail::npy_api::NPY_DOUBLE_ ? kF64 : -1;
+  v.int64 = (num == py::detail::npy_api::NPY_LONG_ && sizeof(long) == 8) ||
+            (num == py::detail::npy_api::NPY_LONGLONG_ && sizeof(long long) == 8);
   return v;
 }
 

@@ -5,6 +5,7 @@
 #include "fastloss/elementwise.hpp"
 #include "fastloss/binary.hpp"
 #include "fastloss/regression.hpp"
+#include "fastloss/rowwise.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_ISA {
@@ -61,6 +62,9 @@ void fill_kernel_table(KernelTable& t) {
   t.name.n_params = count;                 \
   fill_elementwise<Functor>(t.name);
   FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_X)
+#undef FASTLOSS_X
+#define FASTLOSS_X(name, Variant) fill_rowwise<Variant>(t.name);
+  FASTLOSS_ROWWISE_LOSSES(FASTLOSS_X)
 #undef FASTLOSS_X
 }
 

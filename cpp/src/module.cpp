@@ -5,4 +5,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   m.doc() = "fastloss compiled kernels (private: use the fastloss package)";
   fastloss::register_runtime(m);
   fastloss::register_elementwise(m);
+  fastloss::register_rowwise(m);
 }

@@ -16,6 +16,7 @@ void register_runtime(py::module_& m) {
   m.attr("MODE_GRAD") = static_cast<int>(kGrad);
   m.attr("MODE_HESS") = static_cast<int>(kHess);
   m.attr("MODE_WEIGHTED") = static_cast<int>(kWeighted);
+  m.attr("MODE_DENOMINATOR") = static_cast<int>(kDenominator);
   m.attr("openmp") = has_openmp();
   m.def("get_num_threads", &max_threads);
   m.def("set_num_threads", &set_num_threads);

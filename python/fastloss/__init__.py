@@ -20,13 +20,16 @@ from . import reference
 from ._loss import Loss
 from ._losses import (
     binary_cross_entropy,
+    categorical_cross_entropy,
     cauchy,
     focal_loss,
     gan_discriminator_loss,
     gan_generator_loss,
     huber,
+    kl_divergence,
     mae,
     mse,
+    sparse_categorical_cross_entropy,
 )
 from ._registry import LOSSES
 
@@ -36,16 +39,19 @@ __all__ = [
     "LOSSES",
     "Loss",
     "binary_cross_entropy",
+    "categorical_cross_entropy",
     "cauchy",
     "focal_loss",
     "gan_discriminator_loss",
     "gan_generator_loss",
     "get_num_threads",
     "huber",
+    "kl_divergence",
     "mae",
     "mse",
     "reference",
     "set_num_threads",
+    "sparse_categorical_cross_entropy",
 ]
 
 

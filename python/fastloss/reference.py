@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["mse", "mae", "huber", "cauchy", "binary_cross_entropy", "focal_loss", "gan_discriminator_loss",
-           "gan_generator_loss"]
+           "gan_generator_loss", "categorical_cross_entropy", "sparse_categorical_cross_entropy", "kl_divergence"]
 
 
 def _f64(x) -> np.ndarray:
@@ -102,3 +102,63 @@ def gan_generator_loss(d_fake, *, from_logits=False, saturating=False, eps=1e-7,
     if saturating:
         return -binary_cross_entropy(np.zeros(np.shape(d_fake)), d_fake, **kw)
     return binary_cross_entropy(np.ones(np.shape(d_fake)), d_fake, **kw)
+
+
+def _classes_last(a, axis):
+    return np.moveaxis(_f64(a), axis, -1)
+
+
+def _log_softmax(z):
+    m = np.max(z, axis=-1, keepdims=True)
+    return z - m - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
+
+
+def _weighted_mean_rows(loss, reduction, sample_weight, denominator_weights):
+    """Reduce per-example losses; the mean divides by sum(w * denominator_weights)."""
+    w = np.ones(loss.shape) if sample_weight is None else np.broadcast_to(_f64(sample_weight), loss.shape)
+    if reduction == "none":
+        return w * loss
+    if reduction == "sum":
+        return np.float64((w * loss).sum())
+    return np.float64((w * loss).sum() / (w * denominator_weights).sum())
+
+
+def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, label_smoothing=0.0, class_weight=None,
+                              eps=1e-7, reduction="mean", sample_weight=None):
+    y = _classes_last(y_true, axis)
+    z = _classes_last(y_pred, axis)
+    y, z = np.broadcast_arrays(y, z)
+    classes = z.shape[-1]
+    cw = np.ones(classes) if class_weight is None else _f64(class_weight)
+    t = y * (1 - label_smoothing) + label_smoothing / classes
+    log_p = _log_softmax(z) if from_logits else np.log(np.clip(z, eps, 1.0))
+    terms = np.where(cw * t == 0, 0.0, -cw * t * log_p)  # a zero target contributes 0, even at log 0
+    denominator = np.ones(z.shape[:-1]) if class_weight is None else (cw * y).sum(axis=-1)
+    return _weighted_mean_rows(terms.sum(axis=-1), reduction, sample_weight, denominator)
+
+
+def sparse_categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, ignore_index=None,
+                                     class_weight=None, label_smoothing=0.0, eps=1e-7, reduction="mean",
+                                     sample_weight=None):
+    labels = np.asarray(y_true).astype(np.int64)
+    classes = np.shape(y_pred)[axis % np.ndim(y_pred)]
+    keep = np.ones(labels.shape, bool) if ignore_index is None else labels != ignore_index
+    one_hot = np.moveaxis((np.arange(classes) == np.where(keep, labels, 0)[..., None]) * keep[..., None], -1,
+                          axis % np.ndim(y_pred))
+    loss = categorical_cross_entropy(one_hot.astype(np.float64), y_pred, from_logits=from_logits, axis=axis,
+                                     label_smoothing=label_smoothing, class_weight=class_weight, eps=eps,
+                                     reduction="none")
+    loss = np.where(keep, loss, 0.0)
+    cw = np.ones(classes) if class_weight is None else _f64(class_weight)
+    denominator = np.where(keep, cw[np.where(keep, labels, 0)], 0.0)
+    return _weighted_mean_rows(loss, reduction, sample_weight, denominator)
+
+
+def kl_divergence(y_true, y_pred, *, from_logits=False, axis=-1, eps=1e-7, reduction="mean", sample_weight=None):
+    p = _classes_last(y_true, axis)
+    z = _classes_last(y_pred, axis)
+    log_q = _log_softmax(z) if from_logits else np.log(np.clip(z, eps, 1.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p == 0, 0.0, p * (np.log(p) - log_q))
+    loss = terms.sum(axis=-1)
+    return _weighted_mean_rows(loss, reduction, sample_weight, np.ones(loss.shape))

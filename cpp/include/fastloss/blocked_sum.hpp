@@ -4,6 +4,7 @@
 // bits for every thread count, every schedule and every run.
 #pragma once
 #include <memory>
+#include <type_traits>
 
 #include "config.hpp"
 #ifdef _OPENMP
@@ -13,11 +14,18 @@
 namespace fastloss {
 namespace FASTLOSS_ISA {
 
+// Two float64 sums carried together (a loss and the denominator of its mean).
+struct Sum2 {
+  double first = 0.0, second = 0.0;
+  Sum2 operator+(const Sum2& o) const { return {first + o.first, second + o.second}; }
+};
+
 // Pairwise sum in a fixed order: error O(log n) ulp of sum |x|.
-inline double pairwise_sum(const double* x, index_t n) {
+template <class P>
+P pairwise_sum(const P* x, index_t n) {
   if (n <= 8) {
-    double s = 0.0;
-    for (index_t i = 0; i < n; ++i) s += x[i];
+    P s{};
+    for (index_t i = 0; i < n; ++i) s = s + x[i];
     return s;
   }
   const index_t half = n / 2;
@@ -31,37 +39,36 @@ FASTLOSS_INLINE double fold_lanes(double* acc) {
   return acc[0];
 }
 
-// block(start, length) -> partial sum of that block; blocks start at multiples of kBlock.
-template <class BlockFn>
-double blocked_sum(index_t n, int threads, const BlockFn& block) {
-  const index_t blocks = (n + kBlock - 1) / kBlock;
-  if (blocks <= 1) return blocks == 1 ? block(0, n) : 0.0;
+// block(start, length) -> partial sum of units [start, start + length); blocks
+// start at multiples of block_len (units are elements, rows, ...).
+template <class BlockFn, class P = std::invoke_result_t<BlockFn, index_t, index_t>>
+P blocked_sum(index_t n, int threads, const BlockFn& block, index_t block_len = kBlock) {
+  const index_t blocks = (n + block_len - 1) / block_len;
+  if (blocks <= 1) return blocks == 1 ? block(0, n) : P{};
   constexpr index_t kOnStack = 256;
-  double stack[kOnStack];
-  std::unique_ptr<double[]> heap;
-  double* partial = stack;
+  P stack[kOnStack];
+  std::unique_ptr<P[]> heap;
+  P* partial = stack;
   if (blocks > kOnStack) {
-    heap.reset(new double[blocks]);
+    heap.reset(new P[blocks]);
     partial = heap.get();
   }
+  auto run = [&](index_t b) {
+    const index_t start = b * block_len;
+    partial[b] = block(start, n - start < block_len ? n - start : block_len);
+  };
 #ifdef _OPENMP
   if (threads > 1) {
     if (threads > blocks) threads = static_cast<int>(blocks);
     // dynamic: a descheduled thread does not hold back the others' blocks.
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (index_t b = 0; b < blocks; ++b) {
-      const index_t start = b * kBlock;
-      partial[b] = block(start, n - start < kBlock ? n - start : kBlock);
-    }
+    for (index_t b = 0; b < blocks; ++b) run(b);
     return pairwise_sum(partial, blocks);
   }
 #else
   (void)threads;
 #endif
-  for (index_t b = 0; b < blocks; ++b) {
-    const index_t start = b * kBlock;
-    partial[b] = block(start, n - start < kBlock ? n - start : kBlock);
-  }
+  for (index_t b = 0; b < blocks; ++b) run(b);
   return pairwise_sum(partial, blocks);
 }
 

@@ -4,6 +4,8 @@
 // pointers are valid for n elements (or for min(n, kBlock) elements where an
 // operand does not advance), outputs are writable and do not overlap inputs.
 #pragma once
+#include <cstdint>
+
 #include "config.hpp"
 #include "losses.hpp"
 
@@ -15,9 +17,10 @@ enum Mode : unsigned {
   kValue = 2,      // write the (weighted) loss per element
   kGrad = 4,       // write scale * w * dl/dp
   kHess = 8,       // write scale * w * d2l/dp2
-  kWeighted = 16,  // a weight per element
+  kWeighted = 16,  // a weight per element (per example for the row-wise losses)
+  kDenominator = 32,  // row-wise only: just the sum of the mean's denominators (no loss)
 };
-constexpr int kModes = 32;
+constexpr int kModes = 64;
 
 // Cost classes of a functor: the input size from which threads pay off depends on it.
 enum Cost : int { kCheap = 0, kTranscendental = 1, kCostClasses = 2 };
@@ -66,12 +69,47 @@ struct WeightSummary {
 };
 using WeightFn = WeightSummary (*)(const WeightCall&);
 
+// Row-wise losses over a class axis. p (and dense targets y) are C-contiguous
+// (outer, classes, inner) arrays: the class axis in the middle, examples
+// (o, i) at every other position. Per-example arrays (labels, w, value) have
+// outer * inner elements.
+struct RowwiseCall {
+  const void* y;                // dense targets; nullptr for class labels
+  const std::int64_t* labels;   // class labels; nullptr for dense targets
+  const void* p;                // logits or probabilities
+  const void* w;                // per-example weights (kWeighted)
+  const void* class_weight;     // classes values (all 1 when the user gave none)
+  index_t outer, classes, inner;
+  void* value;                  // per-example loss (kValue)
+  void* grad;
+  void* hess;
+  double scale;                 // applied to gradients and Hessians
+  double label_smoothing, eps;
+  bool has_ignore_index;
+  std::int64_t ignore_index;    // labels equal to it are skipped (when has_ignore_index)
+  bool class_weighted;          // the mean's denominator is sum_c class_weight_c y_c, not 1, per example
+  int threads;
+  const index_t* parallel_threshold;
+  bool* invalid;                // set when a probability is negative
+};
+struct RowwiseResult {
+  double loss;         // sum of w * loss
+  double denominator;  // sum of w * (class-weighted target mass, or 1), over examples not ignored
+};
+using RowwiseFn = RowwiseResult (*)(const RowwiseCall&);
+struct RowwiseKernels {
+  RowwiseFn fn[2][kModes];
+};
+
 struct KernelTable {
   const char* isa;
   WeightFn weight_sum[2];
   ElementwiseKernels bandwidth_probe;  // reads y and p, sums y + p (benchmarks only)
 #define FASTLOSS_X(name, Functor, count) ElementwiseKernels name;
   FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_X)
+#undef FASTLOSS_X
+#define FASTLOSS_X(name, Variant) RowwiseKernels name;
+  FASTLOSS_ROWWISE_LOSSES(FASTLOSS_X)
 #undef FASTLOSS_X
 };
 

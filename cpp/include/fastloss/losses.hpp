@@ -1,6 +1,7 @@
 // The list of built-in losses per loop shape: adding a loss is one line here
 // (plus its functor header, its Python registration and its NumPy reference).
-// X(python_name, FunctorTemplate, number_of_hyper_parameters)
+// Elementwise: X(kernel name in _core, functor template, number of hyper-parameters)
+// Row-wise:    X(kernel name in _core, variant)
 #pragma once
 
 #define FASTLOSS_ELEMENTWISE_LOSSES(X) \
@@ -12,3 +13,11 @@
   X(binary_cross_entropy_logits, BceLogits, 2) \
   X(focal_loss, FocalProb, 4)          \
   X(focal_loss_logits, FocalLogits, 4)
+
+#define FASTLOSS_ROWWISE_LOSSES(X)                        \
+  X(categorical_cross_entropy, CceProbs)                  \
+  X(categorical_cross_entropy_logits, CceLogits)          \
+  X(sparse_categorical_cross_entropy, SparseProbs)        \
+  X(sparse_categorical_cross_entropy_logits, SparseLogits) \
+  X(kl_divergence, KlProbs)                               \
+  X(kl_divergence_logits, KlLogits)

@@ -1,0 +1,138 @@
+// Bindings of the row-wise losses (a class axis): one generic entry point,
+// registered once per kernel from the list in fastloss/losses.hpp.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arrays.hpp"
+#include "dispatch.hpp"
+#include "fastloss/losses.hpp"
+#include "register.hpp"
+
+namespace fastloss {
+
+namespace {
+
+// Rejects a label outside [0, classes) that is not ignore_index, before anything
+// is computed: IndexError naming the label and its flat position.
+void check_labels(const std::int64_t* labels, index_t n, index_t classes, const std::optional<std::int64_t>& ignore) {
+  for (index_t i = 0; i < n; ++i) {
+    const std::int64_t l = labels[i];
+    if ((l < 0 || l >= classes) && !(ignore && l == *ignore))
+      throw py::index_error("label " + std::to_string(l) + " at flat position " + std::to_string(i) +
+                            " is outside [0, " + std::to_string(classes) + ")");
+  }
+}
+
+// _core.<loss>(mode, targets, p, w, class_weight, value, grad, hess, outer, classes, inner,
+//              scale, label_smoothing, eps, ignore_index or None, class_weighted) -> (loss sum, denominator)
+// targets: float array like p (dense kernels) or int64 labels, one per example (sparse kernels).
+py::tuple run_rowwise(RowwiseKernels KernelTable::*member, bool sparse, unsigned mode, py::handle t_h,
+                      py::handle p_h, py::handle w_h, py::handle cw_h, py::handle value_h, py::handle grad_h,
+                      py::handle hess_h, index_t outer, index_t classes, index_t inner, double scale,
+                      double label_smoothing, double eps, const std::optional<std::int64_t>& ignore_index,
+                      bool class_weighted) {
+  const RowwiseKernels& k = kernel_table().*member;
+  if (mode >= kModes) throw py::value_error("invalid mode " + std::to_string(mode));
+  if (outer < 0 || classes < 0 || inner < 0) throw py::value_error("negative dimension");
+  const ArrayView p0 = view(p_h, "p");
+  if (p0.dtype < 0) throw py::type_error("p must be float32 or float64");
+  const int dtype = p0.dtype;
+  const RowwiseFn fn = k.fn[dtype][mode];
+  if (fn == nullptr) throw py::value_error("mode " + std::to_string(mode) + " is not available");
+  // outer * classes * inner must be p's size (checked without overflowing)
+  const index_t examples = outer * inner;
+  if ((inner != 0 && examples / inner != outer) ||
+      (classes != 0 && examples != 0 && (examples * classes) / classes != examples) ||
+      examples * classes != p0.size)
+    throw py::value_error("outer * classes * inner does not match p's size");
+  const index_t n = p0.size;
+  const ArrayView p = input(p_h, "p", dtype, n);
+  if (p.size != n) throw py::value_error("p has the wrong size");
+
+  RowwiseCall c{};
+  ArrayView t;
+  if (sparse) {
+    t = view(t_h, "labels");
+    if (!t.int64) throw py::type_error("labels must be an int64 array");
+    if (!t.c_contiguous()) throw py::value_error("labels must be C-contiguous");
+    if (t.size != examples) throw py::value_error("labels must have one entry per example");
+    c.labels = reinterpret_cast<const std::int64_t*>(t.data);
+    check_labels(c.labels, examples, classes, ignore_index);
+  } else {
+    t = input(t_h, "y", dtype, n);
+    if (t.size != n) throw py::value_error("y must have p's size");
+    c.y = t.data;
+  }
+  const bool weighted = (mode & kWeighted) != 0;
+  ArrayView w;
+  if (weighted) {
+    w = input(w_h, "w", dtype, examples);
+    if (w.size != examples) throw py::value_error("w must have one entry per example");
+    c.w = w.data;
+  } else if (!w_h.is_none()) {
+    throw py::value_error("w was given but this mode is unweighted");
+  }
+  std::vector<double> ones64;
+  std::vector<float> ones32;
+  if (cw_h.is_none()) {
+    if (dtype == kF64) {
+      ones64.assign(static_cast<std::size_t>(classes), 1.0);
+      c.class_weight = ones64.data();
+    } else {
+      ones32.assign(static_cast<std::size_t>(classes), 1.0f);
+      c.class_weight = ones32.data();
+    }
+  } else {
+    const ArrayView cw = input(cw_h, "class_weight", dtype, classes);
+    if (cw.size != classes) throw py::value_error("class_weight must have one entry per class");
+    c.class_weight = cw.data;
+  }
+  Outputs outputs;
+  c.value = outputs.add(output(value_h, mode & kValue, "value", dtype, examples), {&t, &p, &w});
+  c.grad = outputs.add(output(grad_h, mode & kGrad, "grad", dtype, n), {&t, &p, &w});
+  c.hess = outputs.add(output(hess_h, mode & kHess, "hess", dtype, n), {&t, &p, &w});
+  c.p = p.data;
+  c.outer = outer;
+  c.classes = classes;
+  c.inner = inner;
+  c.scale = scale;
+  c.label_smoothing = label_smoothing;
+  c.eps = eps;
+  c.has_ignore_index = ignore_index.has_value();
+  c.ignore_index = ignore_index.value_or(0);
+  c.class_weighted = class_weighted;
+  c.threads = max_threads();
+  c.parallel_threshold = parallel_threshold();
+  bool invalid = false;
+  c.invalid = &invalid;
+  RowwiseResult r;
+  if (n < kBlock) {
+    r = fn(c);
+  } else {
+    py::gil_scoped_release release;  // all arrays are kept alive by the caller's arguments
+    r = fn(c);
+  }
+  outputs.finish();
+  if (invalid) throw DomainError("an input is outside the loss's domain");
+  return py::make_tuple(r.loss, r.denominator);
+}
+
+}  // namespace
+
+void register_rowwise(py::module_& m) {
+#define FASTLOSS_X(name, Variant)                                                                         \
+  m.def(#name, [](unsigned mode, py::handle t, py::handle p, py::handle w, py::handle cw, py::handle value,  \
+                  py::handle grad, py::handle hess, index_t outer, index_t classes, index_t inner,          \
+                  double scale, double label_smoothing, double eps,                                         \
+                  const std::optional<std::int64_t>& ignore_index,                                          \
+                  bool class_weighted) {                                                                    \
+    return run_rowwise(&KernelTable::name, std::string(#name).rfind("sparse", 0) == 0, mode, t, p, w, cw,   \
+                       value, grad, hess, outer, classes, inner, scale, label_smoothing, eps, ignore_index, \
+                       class_weighted);                                                                     \
+  });
+  FASTLOSS_ROWWISE_LOSSES(FASTLOSS_X)
+#undef FASTLOSS_X
+}
+
+}  // namespace fastloss

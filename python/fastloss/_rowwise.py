@@ -1,0 +1,202 @@
+"""Losses over a class axis: categorical and sparse categorical cross-entropy
+and KL divergence. The class axis may be anywhere (``axis=``); examples are
+all the other positions, and ``reduction="none"`` has the input's shape with
+the class axis removed (SPEC section 2)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _canonical as c
+from . import _core
+from ._loss import GRAD, GRAD_HESS, VALUE, VALUE_AND_GRAD, Loss
+
+SUM, VALUE_OUT, GRAD_OUT, HESS_OUT, WEIGHTED, DENOMINATOR = (
+    _core.MODE_SUM, _core.MODE_VALUE, _core.MODE_GRAD, _core.MODE_HESS, _core.MODE_WEIGHTED,
+    _core.MODE_DENOMINATOR)
+INT64 = np.dtype(np.int64)
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+class RowKernel(NamedTuple):
+    """A configured row-wise loss: its kernel and arguments."""
+
+    fn: Any
+    sparse: bool
+    axis: int
+    label_smoothing: float = 0.0
+    eps: float = 1e-7
+    ignore_index: int | None = None
+    class_weight: np.ndarray | None = None
+    unit: tuple[str, ...] = ()  # inputs that must not be negative (probabilities)
+
+
+def labels_array(y_true: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Class labels as a C-contiguous int64 array of the per-example ``shape``.
+    Integer arrays of any width; float arrays holding whole numbers. Labels
+    that do not fit int64 raise IndexError here (the kernel binding checks the
+    rest of [0, C) before computing)."""
+    lab = c.as_array(y_true, "y_true")
+    if lab.shape != shape:
+        raise ValueError(f"y_true (class labels) has shape {lab.shape}; y_pred without its class axis "
+                         f"has shape {shape}")
+    kind = lab.dtype.kind
+    if kind == "u" and lab.dtype.itemsize == 8 and lab.size and lab.max() > _INT64_MAX:
+        i = int(np.flatnonzero(lab.reshape(-1) > _INT64_MAX)[0])
+        raise IndexError(f"label {int(lab.reshape(-1)[i])} at flat position {i} is outside the class range")
+    if kind in "iu":
+        return np.ascontiguousarray(lab, INT64)
+    if kind == "f":
+        flat = lab.reshape(-1)
+        ok = np.isfinite(flat) & (flat == np.floor(flat))
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            raise ValueError(f"y_true must hold class labels (whole numbers); found {flat[i].item()!r} "
+                             f"at flat position {i}")
+        out = (flat < -2.0**63) | (flat >= 2.0**63)
+        if out.any():
+            i = int(np.flatnonzero(out)[0])
+            raise IndexError(f"label {flat[i].item()!r} at flat position {i} is outside the class range")
+        return np.ascontiguousarray(lab.astype(INT64))
+    raise TypeError(f"y_true must hold integer class labels, got dtype {lab.dtype}")
+
+
+def check_non_negative(names: tuple[str, ...], arrays: dict[str, np.ndarray]) -> None:
+    """ValueError naming the first negative value (and its flat position) of the
+    first of ``names`` that has one."""
+    for name in names:
+        flat = arrays[name].reshape(-1)
+        bad = np.flatnonzero(flat < 0)
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"{name} must hold probabilities (>= 0); found {flat[i].item()!r} at flat position {i}"
+                             + (" (pass from_logits=True for logits)" if name == "y_pred" else ""))
+
+
+class RowwiseLoss(Loss):
+    """A loss over a class axis, computed by one of the row-wise kernels."""
+
+    def __call__(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
+                 out: Any = None, **params: Any) -> Any:
+        return self._run(VALUE, y_true, y_pred, reduction, sample_weight, out, params)
+
+    def grad(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
+             out: Any = None, **params: Any) -> np.ndarray:
+        """d(reduced loss)/d(y_pred), with ``y_pred``'s shape (every class's
+        logit or probability); ``out=`` receives it."""
+        return self._run(GRAD, y_true, y_pred, reduction, sample_weight, out, params)
+
+    def value_and_grad(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
+                       out: Any = None, **params: Any) -> tuple[Any, np.ndarray]:
+        """``(value, grad)`` in one pass; ``out=`` receives the gradient."""
+        return self._run(VALUE_AND_GRAD, y_true, y_pred, reduction, sample_weight, out, params)
+
+    def grad_hess(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
+                  out: Any = None, **params: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(grad, hess)``: the gradient and the Hessian diagonal with respect to
+        every entry of ``y_pred``, in one pass; ``out=`` takes a pair."""
+        return self._run(GRAD_HESS, y_true, y_pred, reduction, sample_weight, out, params)
+
+    def _run(self, entry: int, y_true: Any, y_pred: Any, reduction: Any, sample_weight: Any, out: Any,
+             params: dict[str, Any]) -> Any:
+        cfg: RowKernel = self._params(params) if params else self._defaults
+        if reduction not in c.REDUCTIONS:
+            c.check_reduction(reduction)
+        p = y_pred if type(y_pred) is np.ndarray else c.as_array(y_pred, "y_pred")
+        if cfg.sparse:
+            rdt, cdt = c.dtypes((y_pred, p, "y_pred"))
+        else:
+            y = y_true if type(y_true) is np.ndarray else c.as_array(y_true, "y_true")
+            rdt, cdt = c.dtypes((y_true, y, "y_true"), (y_pred, p, "y_pred"))
+        if p.ndim == 0:
+            raise ValueError("y_pred needs a class axis; got a 0-d array")
+        axis = cfg.axis
+        if not -p.ndim <= axis < p.ndim:
+            raise ValueError(f"axis {axis} is out of bounds for y_pred of shape {p.shape}")
+        axis %= p.ndim
+        shape = p.shape
+        classes = shape[axis]
+        outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
+        example_shape = shape[:axis] + shape[axis + 1:]
+        examples = outer * inner
+        pc = np.ascontiguousarray(p, cdt)
+        if cfg.sparse:
+            targets = labels_array(y_true, example_shape)
+        else:
+            if y.shape != shape and c.broadcast_shape([(y.shape, "y_true"), (shape, "y_pred")]) != shape:
+                raise ValueError(f"y_true shape {y.shape} does not broadcast to y_pred shape {shape}")
+            targets = c.operand(y, shape, cdt)
+            if targets.size != pc.size:  # a broadcast scalar: the kernel wants the full array
+                targets = np.ascontiguousarray(np.broadcast_to(y, shape), cdt)
+        class_weight = cfg.class_weight
+        if class_weight is not None:
+            if class_weight.shape != (classes,):
+                raise ValueError(f"class_weight has shape {class_weight.shape}; y_pred has {classes} classes")
+            class_weight = class_weight.astype(cdt)
+
+        mode = 0
+        w = None
+        denominator = examples  # of the mean, when it does not depend on the data
+        if sample_weight is not None:
+            sw = c.as_array(sample_weight, "sample_weight")
+            c.check_dtype(sw, "sample_weight")
+            if sw.shape != example_shape and c.broadcast_shape(
+                    [(sw.shape, "sample_weight"), (example_shape, "the per-example shape")]) != example_shape:
+                raise ValueError(f"sample_weight shape {sw.shape} does not broadcast to the per-example shape "
+                                 f"{example_shape}")
+            w = np.ascontiguousarray(np.broadcast_to(sw, example_shape), cdt)
+            denominator = c.weight_sum(w, reduction if class_weight is None else "sum")
+            mode = WEIGHTED
+        data_dependent = class_weight is not None or (cfg.sparse and cfg.ignore_index is not None)
+        fn = cfg.fn
+        args = (cfg.label_smoothing, cfg.eps, cfg.ignore_index, class_weight is not None)
+        dims = (outer, classes, inner)
+        if data_dependent and entry != VALUE and reduction == "mean":
+            # The gradient of the mean needs its denominator first: a pass over the
+            # targets only (labels, or targets times class weights).
+            _, denominator = fn(mode | DENOMINATOR, targets, pc, w, class_weight, None, None, None, *dims, 1.0,
+                                *args)
+        scale = 1.0 / denominator if reduction == "mean" and denominator else 1.0
+        if cfg.unit and out is not None:  # nothing may be written to out= on error: check first
+            check_non_negative(cfg.unit, {"y_true": targets, "y_pred": pc})
+        try:
+            if entry == VALUE:
+                if reduction == "none":
+                    if out is not None:
+                        c.check_out(out, example_shape, rdt)
+                    value = c.target(out, example_shape, example_shape, cdt)
+                    fn(mode | VALUE_OUT, targets, pc, w, class_weight, value, None, None, *dims, scale, *args)
+                    return c.finish(value, out, example_shape, rdt)
+                if out is not None:
+                    raise ValueError("out= receives the per-example loss: it needs reduction='none'")
+                total, kernel_denominator = fn(mode | SUM, targets, pc, w, class_weight, None, None, None, *dims,
+                                               scale, *args)
+                return c.reduced(total, reduction, kernel_denominator, rdt)
+            if entry == GRAD_HESS:
+                g_out, h_out = (None, None) if out is None else c.out_pair(out)
+                if out is not None:
+                    c.check_out(g_out, shape, rdt, "out[0]")
+                    c.check_out(h_out, shape, rdt, "out[1]")
+                grad = c.target(g_out, shape, shape, cdt)
+                hess = c.target(h_out, shape, shape, cdt)
+                fn(mode | GRAD_OUT | HESS_OUT, targets, pc, w, class_weight, None, grad, hess, *dims, scale, *args)
+                return c.finish(grad, g_out, shape, rdt), c.finish(hess, h_out, shape, rdt)
+            if out is not None:
+                c.check_out(out, shape, rdt)
+            grad = c.target(out, shape, shape, cdt)
+            if entry == GRAD:
+                fn(mode | GRAD_OUT, targets, pc, w, class_weight, None, grad, None, *dims, scale, *args)
+                return c.finish(grad, out, shape, rdt)
+            if reduction == "none":
+                value = np.empty(example_shape, cdt)
+                fn(mode | VALUE_OUT | GRAD_OUT, targets, pc, w, class_weight, value, grad, None, *dims, scale, *args)
+                return c.finish(value, None, example_shape, rdt), c.finish(grad, out, shape, rdt)
+            total, kernel_denominator = fn(mode | SUM | GRAD_OUT, targets, pc, w, class_weight, None, grad, None,
+                                           *dims, scale, *args)
+            return c.reduced(total, reduction, kernel_denominator, rdt), c.finish(grad, out, shape, rdt)
+        except _core.DomainError:
+            check_non_negative(cfg.unit, {"y_true": targets, "y_pred": pc})
+            raise

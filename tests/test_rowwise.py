@@ -1,0 +1,314 @@
+"""Categorical, sparse categorical cross-entropy and KL divergence: parity with
+the NumPy references over class axes, layouts, options, dtypes and reductions;
+derivatives against finite differences; identities; extreme logits; labels."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+import fastloss as fl
+from conftest import REDUCTIONS, assert_matches_reference
+
+CCE, SPARSE, KL = fl.categorical_cross_entropy, fl.sparse_categorical_cross_entropy, fl.kl_divergence
+
+# (shape, axis): (N, C) rows, segmentation maps with the class axis 1, one 1-D
+# example, and class counts around the vector width.
+LAYOUTS = [((37, 10), -1), ((5, 1000), -1), ((3, 7, 5, 6), 1), ((7,), 0), ((4, 3, 33), 1), ((2, 17, 16), -2),
+           ((9, 1), -1), ((6, 16), 1)]
+
+OPTIONS = {
+    "categorical_cross_entropy": [{}, {"from_logits": True}, {"label_smoothing": 0.15},
+                                  {"from_logits": True, "label_smoothing": 0.3, "class_weight": "random"},
+                                  {"class_weight": "random"}, {"eps": 1e-3}],
+    "sparse_categorical_cross_entropy": [{}, {"from_logits": True}, {"from_logits": True, "ignore_index": 1},
+                                         {"label_smoothing": 0.2, "class_weight": "random"},
+                                         {"from_logits": True, "class_weight": "random", "ignore_index": 0,
+                                          "label_smoothing": 0.1},
+                                         {"ignore_index": -100}],
+    "kl_divergence": [{}, {"from_logits": True}, {"eps": 1e-4}],
+}
+
+
+def make(loss, shape, axis, dtype, rng, prm):
+    """(y_true, y_pred, options with concrete arrays) for a row-wise loss."""
+    classes = shape[axis]
+    prm = dict(prm)
+    if prm.get("class_weight") == "random":
+        prm["class_weight"] = rng.uniform(0.2, 3.0, size=classes)
+    z = rng.normal(size=shape) * 3
+    if prm.get("from_logits"):
+        pred = z
+    else:
+        e = np.exp(z - z.max(axis=axis, keepdims=True))
+        pred = e / e.sum(axis=axis, keepdims=True)
+        pred = np.where(rng.uniform(size=shape) < 0.05, 0.0, pred)  # some exact zeros (clipped to eps)
+    example_shape = tuple(s for i, s in enumerate(shape) if i != axis % len(shape))
+    labels = rng.integers(0, classes, size=example_shape)
+    if loss is SPARSE:
+        if prm.get("ignore_index") is not None:
+            labels = np.where(rng.uniform(size=example_shape) < 0.2, prm["ignore_index"], labels)
+        return labels, pred.astype(dtype), prm
+    if loss is KL:
+        t = rng.uniform(size=shape) * (rng.uniform(size=shape) < 0.8)  # some P_c = 0
+        t = t / np.maximum(t.sum(axis=axis, keepdims=True), 1e-12)
+        return t.astype(dtype), pred.astype(dtype), prm
+    soft = rng.uniform(size=shape)
+    soft = soft / soft.sum(axis=axis, keepdims=True)
+    one_hot = np.moveaxis(np.eye(classes)[labels], -1, axis % len(shape))
+    return np.where(rng.uniform() < 0.5, one_hot, soft).astype(dtype), pred.astype(dtype), prm
+
+
+@pytest.mark.parametrize("loss", [CCE, SPARSE, KL], ids=lambda l: l.name)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_parity(loss, dtype, rng):
+    for shape, axis in LAYOUTS:
+        for options in OPTIONS[loss.name]:
+            y, p, prm = make(loss, shape, axis, dtype, rng, options)
+            example_shape = tuple(s for i, s in enumerate(shape) if i != axis % len(shape))
+            w = rng.uniform(0.1, 2.0, size=example_shape)
+            for reduction in REDUCTIONS:
+                for sw in (None, w):
+                    got = loss(y, p, axis=axis, reduction=reduction, sample_weight=sw, **prm)
+                    ref = loss.reference(y, p, axis=axis, reduction=reduction, sample_weight=sw, **prm)
+                    if reduction == "none":
+                        assert got.shape == example_shape
+                    try:
+                        # The reference's log(sum(exp)) loses ~1e-16 absolute where the
+                        # loss is small; the kernel keeps those digits (log1p).
+                        assert_matches_reference(got, ref, dtype, atol=1e-14 if dtype == np.float64 else None)
+                    except AssertionError as e:
+                        raise AssertionError(f"{shape} axis={axis} {options} {reduction} w={sw is not None}: {e}")
+
+
+def _fd(loss, y, p, prm, axis, reduction, sw, h):
+    """Central differences of the reduced reference with respect to every entry of p."""
+    g = np.zeros_like(p)
+    hs = np.zeros_like(p)
+    f0 = loss.reference(y, p, axis=axis, reduction=reduction, sample_weight=sw, **prm)
+    for idx in np.ndindex(p.shape):
+        e = np.zeros_like(p)
+        e[idx] = h[idx]
+        fp = loss.reference(y, p + e, axis=axis, reduction=reduction, sample_weight=sw, **prm)
+        fm = loss.reference(y, p - e, axis=axis, reduction=reduction, sample_weight=sw, **prm)
+        g[idx] = (fp - fm) / (2 * h[idx])
+        e[idx] = 100 * h[idx]
+        fp = loss.reference(y, p + e, axis=axis, reduction=reduction, sample_weight=sw, **prm)
+        fm = loss.reference(y, p - e, axis=axis, reduction=reduction, sample_weight=sw, **prm)
+        hs[idx] = (fp - 2 * f0 + fm) / (100 * h[idx]) ** 2
+    return g, hs
+
+
+@pytest.mark.parametrize("loss", [CCE, SPARSE, KL], ids=lambda l: l.name)
+@pytest.mark.parametrize("shape, axis", [((3, 4), -1), ((2, 3, 2, 2), 1)])
+def test_derivatives_finite_differences(loss, shape, axis, rng):
+    for options in OPTIONS[loss.name]:
+        y, p, prm = make(loss, shape, axis, np.float64, rng, options)
+        if not prm.get("from_logits"):
+            p = np.clip(p, 0.05, 0.95)  # inside the clip range, away from its edges
+        example_shape = tuple(s for i, s in enumerate(shape) if i != axis % len(shape))
+        w = rng.uniform(0.1, 2.0, size=example_shape)
+        h = 1e-6 * (np.ones_like(p) if prm.get("from_logits") else p)
+        for reduction in REDUCTIONS[:2]:
+            for sw in (None, w):
+                g_fd, h_fd = _fd(loss, y, p, prm, axis, reduction, sw, h)
+                g, hs = loss.grad_hess(y, p, axis=axis, reduction=reduction, sample_weight=sw, **prm)
+                np.testing.assert_allclose(g, g_fd, rtol=1e-6, atol=1e-8, err_msg=str(options))
+                np.testing.assert_allclose(hs, h_fd, rtol=1e-3, atol=1e-5, err_msg=str(options))
+                v, g2 = loss.value_and_grad(y, p, axis=axis, reduction=reduction, sample_weight=sw, **prm)
+                np.testing.assert_array_equal(g2, g)
+                np.testing.assert_array_equal(loss.grad(y, p, axis=axis, reduction=reduction, sample_weight=sw,
+                                                        **prm), g)
+                assert v == loss(y, p, axis=axis, reduction=reduction, sample_weight=sw, **prm)
+        # reduction="none": each example's own derivative
+        g_none = loss.grad(y, p, axis=axis, reduction="none", **prm)
+        np.testing.assert_allclose(g_none, loss.grad(y, p, axis=axis, reduction="sum", **prm), rtol=1e-15)
+
+
+def test_one_hot_cce_equals_sparse_under_every_option(rng):
+    for shape, axis in LAYOUTS:
+        classes = shape[axis]
+        example_shape = tuple(s for i, s in enumerate(shape) if i != axis % len(shape))
+        labels = rng.integers(0, classes, size=example_shape)
+        one_hot = np.moveaxis(np.eye(classes)[labels], -1, axis % len(shape))
+        z = rng.normal(size=shape) * 2
+        probs = np.exp(z) / np.exp(z).sum(axis=axis, keepdims=True)
+        w = rng.uniform(0.5, 1.5, size=example_shape)
+        for options in ({}, {"label_smoothing": 0.2}, {"class_weight": rng.uniform(0.5, 2, classes)},
+                        {"class_weight": rng.uniform(0.5, 2, classes), "label_smoothing": 0.1}):
+            for from_logits, pred in ((True, z), (False, probs)):
+                for reduction in REDUCTIONS:
+                    kw = dict(options, from_logits=from_logits, axis=axis, reduction=reduction, sample_weight=w)
+                    np.testing.assert_allclose(CCE(one_hot, pred, **kw), SPARSE(labels, pred, **kw), rtol=1e-13)
+                    for a, b in zip(CCE.grad_hess(one_hot, pred, **kw), SPARSE.grad_hess(labels, pred, **kw)):
+                        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_kl_of_a_distribution_with_itself_is_zero(rng):
+    p = rng.uniform(size=(50, 7))
+    p /= p.sum(axis=1, keepdims=True)
+    assert KL(p, p) == pytest.approx(0.0, abs=1e-15)
+    assert np.all(np.abs(KL(p, p, reduction="none")) < 1e-15)
+    np.testing.assert_allclose(KL.grad(p, p, reduction="sum"), -np.ones_like(p), rtol=1e-14)  # -P/Q = -1
+    z = np.log(p)
+    assert KL(p, z, from_logits=True) == pytest.approx(0.0, abs=1e-14)
+    np.testing.assert_allclose(KL.grad(p, z, from_logits=True, reduction="sum"), 0.0, atol=1e-15)
+
+
+def test_sum_equals_sum_of_none(rng):
+    for loss in (CCE, SPARSE, KL):
+        y, p, prm = make(loss, (300, 11), -1, np.float64, rng, {"from_logits": True})
+        assert loss(y, p, reduction="sum", **prm) == pytest.approx(loss(y, p, reduction="none", **prm).sum(),
+                                                                   rel=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_logits_match_mpmath(dtype):
+    """CE at logits [1000, 1001, 1002] (SPEC): against 50-digit mpmath."""
+    mpmath.mp.dps = 50
+    z = [1000, 1001, 1002]
+    lse = mpmath.log(sum(mpmath.exp(mpmath.mpf(v)) for v in z))
+    for k in range(3):
+        exact = lse - z[k]
+        y = np.zeros(3, dtype)
+        y[k] = 1
+        got = CCE(y, np.array(z, dtype), from_logits=True)
+        assert got.dtype == dtype
+        rtol = 1e-6 if dtype == np.float32 else 1e-14
+        assert float(got) == pytest.approx(float(exact), rel=rtol)
+        assert float(SPARSE(k, np.array(z, dtype), from_logits=True)) == pytest.approx(float(exact), rel=rtol)
+        g = CCE.grad(y, np.array(z, dtype), from_logits=True)
+        softmax = [mpmath.exp(v - lse) for v in z]
+        np.testing.assert_allclose(g, [float(s - (i == k)) for i, s in enumerate(softmax)], rtol=rtol, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("big", [1e4, 1e9])
+def test_extreme_logits_are_finite(dtype, big):
+    z = np.array([[big, -big, 0.0], [-big, -big, big], [0.0, big, -big]], dtype)
+    y = np.eye(3, dtype=dtype)
+    for loss, target in ((CCE, y), (SPARSE, np.arange(3)), (KL, (y + 0.1) / 1.3)):
+        v = loss(target, z, from_logits=True, reduction="none")
+        g, h = loss.grad_hess(target, z, from_logits=True)
+        assert np.all(np.isfinite(v)) and np.all(np.isfinite(g)) and np.all(np.isfinite(h))
+    # by hand: example 0 has the right class far ahead (loss 0), example 1 far behind (loss 2 big)
+    v = CCE(y, z, from_logits=True, reduction="none")
+    assert v[0] == 0.0 and v[1] == pytest.approx(2 * big, rel=1e-6)
+
+
+def test_masked_logits():
+    """A class with target 0 contributes 0 even when its logit is -inf."""
+    z = np.array([[0.0, -np.inf, 1.0]])
+    y = np.array([[1.0, 0.0, 0.0]])
+    expected = np.log(1 + np.e)  # by hand: logsumexp([0, 1]) - 0
+    assert CCE(y, z, from_logits=True) == pytest.approx(expected)
+    g = CCE.grad(y, z, from_logits=True)
+    assert np.all(np.isfinite(g)) and g[0, 1] == 0.0
+    assert SPARSE([0], z, from_logits=True) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("bad", [-1, 5, 2**31, -2**63])
+def test_labels_out_of_range(bad):
+    p = np.full((4, 5), 0.2)
+    labels = np.array([0, 1, bad, 2], dtype=np.int64)
+    out = np.full((4, 5), 7.0)
+    with pytest.raises(IndexError, match=rf"label {bad} at flat position 2"):
+        SPARSE.grad(labels, p, out=out)
+    assert np.all(out == 7.0)  # nothing written
+    with pytest.raises(IndexError, match=rf"{bad}"):
+        SPARSE(labels, p, from_logits=True)
+    # labels equal to ignore_index are fine
+    assert np.isfinite(SPARSE(labels, p, ignore_index=bad))
+
+
+def test_label_dtypes():
+    p = np.full((3, 4), 0.25)
+    expected = -np.log(0.25)  # by hand
+    for dt in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.float32,
+               np.float64):
+        assert SPARSE(np.array([0, 3, 1], dtype=dt), p) == pytest.approx(expected)
+    with pytest.raises(IndexError, match="18446744073709551615"):
+        SPARSE(np.array([0, 2**64 - 1, 1], dtype=np.uint64), p)
+    with pytest.raises(IndexError, match="position 1"):
+        SPARSE(np.array([0, 4, 1], dtype=np.uint64), p)
+    with pytest.raises(ValueError, match=r"whole numbers.*1\.5.*position 2"):
+        SPARSE(np.array([0.0, 1.0, 1.5]), p)
+    with pytest.raises(ValueError, match="nan"):
+        SPARSE(np.array([0.0, np.nan, 1.0]), p)
+    with pytest.raises(TypeError, match="integer class labels"):
+        SPARSE(np.array(["a", "b", "c"]), p)
+    with pytest.raises(ValueError, match=r"\(2,\).*\(3,\)"):
+        SPARSE(np.array([0, 1]), p)
+
+
+def test_all_examples_ignored():
+    p = np.full((3, 4), 0.25)
+    with pytest.warns(RuntimeWarning):
+        assert np.isnan(SPARSE([5, 5, 5], p, ignore_index=5))
+    assert SPARSE([5, 5, 5], p, ignore_index=5, reduction="sum") == 0.0
+    assert np.all(SPARSE.grad([5, 5, 5], p, ignore_index=5) == 0.0)
+
+
+def test_negative_probabilities_raise():
+    y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"y_pred.*-0\.5.*position 3"):
+        CCE(y, [[0.5, 0.5], [1.5, -0.5]])
+    with pytest.raises(ValueError, match=r"y_true.*-0\.2.*position 1"):
+        KL([[1.2, -0.2], [0.5, 0.5]], [[0.5, 0.5], [0.5, 0.5]])
+    out = np.full((2, 2), 3.0)
+    with pytest.raises(ValueError):
+        CCE.grad(y, [[0.5, 0.5], [1.5, -0.5]], out=out)
+    assert np.all(out == 3.0)
+    CCE(y, [[-3.0, 2.0], [1.0, 5.0]], from_logits=True)  # logits may be negative
+
+
+def test_bad_options():
+    p = np.full((3, 4), 0.25)
+    with pytest.raises(ValueError, match="class_weight"):
+        SPARSE([0, 1, 2], p, class_weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match="class_weight.*-1"):
+        CCE(np.eye(4)[:3], p, class_weight=[1.0, -1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="axis 2"):
+        CCE(np.eye(4)[:3], p, axis=2)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        CCE(np.eye(4)[:3], p, label_smoothing=-0.1)
+    with pytest.raises(ValueError, match=r"y_true shape \(3, 5\)"):
+        CCE(np.ones((3, 5)), p)
+    with pytest.raises(ValueError, match="0-d"):
+        CCE(1.0, 0.5)
+
+
+def test_seed_examples():
+    """SPEC section 4, expected values from mpmath: -log 0.7 and sum P log(P/Q)."""
+    mpmath.mp.dps = 50
+    ce = float(-mpmath.log(mpmath.mpf("0.7")))
+    assert CCE([1, 0, 0], [0.7, 0.2, 0.1]) == pytest.approx(ce, rel=1e-14)
+    assert SPARSE(0, [0.7, 0.2, 0.1]) == pytest.approx(ce, rel=1e-14)
+    kl = float(sum(mpmath.mpf(a) * mpmath.log(mpmath.mpf(a) / mpmath.mpf(b))
+                   for a, b in (("0.4", "0.5"), ("0.6", "0.5"))))
+    assert KL([0.4, 0.6], [0.5, 0.5]) == pytest.approx(kl, rel=1e-14)
+    assert round(float(KL([0.4, 0.6], [0.5, 0.5])), 7) == 0.0201355  # the seed's 0.018 is wrong (erratum)
+
+
+def test_threads_bitwise(rng):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    z = rng.normal(size=(20000, 10)) * 3
+    labels = rng.integers(0, 10, size=20000)
+    zs = rng.normal(size=(8, 10, 60, 50))
+    ls = rng.integers(0, 10, size=(8, 60, 50))
+    def run():
+        return (SPARSE(labels, z, from_logits=True), *SPARSE.grad_hess(labels, z, from_logits=True),
+                SPARSE(ls, zs, axis=1, from_logits=True), SPARSE.grad(ls, zs, axis=1, from_logits=True))
+    try:
+        fl.set_num_threads(1)
+        base = run()
+        for n in (2, 3, 7):
+            fl.set_num_threads(n)
+            for a, b in zip(run(), base):
+                assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    finally:
+        fl.set_num_threads(0)
+    with threadpoolctl.threadpool_limits(1):
+        for a, b in zip(run(), base):
+            assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
