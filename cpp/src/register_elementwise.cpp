@@ -26,12 +26,20 @@ double run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mode, p
   const ElementwiseFn fn = k.fn[dtype][mode];
   if (fn == nullptr) throw py::value_error("mode " + std::to_string(mode) + " is not available");
 
-  const index_t n = std::max(y0.size, view(p_h, "p").size);
+  // n: the operands have n elements or one (a repeated scalar); an empty operand makes n 0.
+  const index_t p_size = view(p_h, "p").size;
+  index_t n = std::max(y0.size, p_size);
+  if (y0.size == 0 || p_size == 0) n = 0;
   const ArrayView y = input(y_h, "y", dtype, n);
   const ArrayView p = input(p_h, "p", dtype, n);
   const bool weighted = (mode & kWeighted) != 0;
   ArrayView w;
-  if (weighted) w = input(w_h, "w", dtype, n);
+  if (weighted) {
+    const index_t w_size = view(w_h, "w").size;
+    if (w_size == 0) n = 0;
+    else if (n == 1 && w_size > 1) n = w_size;
+    w = input(w_h, "w", dtype, n);
+  }
   else if (!w_h.is_none()) throw py::value_error("w was given but this mode is unweighted");
   ArrayView a;
   if (k.uses_aux) a = input(a_h, "a", dtype, n);

@@ -21,18 +21,38 @@ def _scaled(x: Any, factor: float) -> Any:
     return x.dtype.type(factor * float(x))
 
 
-def _routed(entry: int, out: Any, count: int) -> list:
-    """The out= of each part: the value's out= goes to the first part (the others
-    are added into it); derivatives take one out per input."""
+def _deliver(entry: int, result: Any, out: Any) -> Any:
+    """The GAN discriminator computes into new arrays (its halves read the inputs
+    after the other half is done, and an out= may alias one); they are copied into
+    out= at the end, once every out= has been checked, so that nothing is written
+    on error."""
     if out is None:
-        return [None] * count
+        return result
     if entry == VALUE:
-        return [out] + [None] * (count - 1)
-    if entry == GRAD_HESS:
-        grads, hesses = c.out_pair(out)
-        grads, hesses = c.out_pair(grads), c.out_pair(hesses)
-        return [(g, h) for g, h in zip(grads, hesses)]
-    return list(c.out_pair(out))
+        pairs = [(result, out, "out")]
+    elif entry == VALUE_AND_GRAD:
+        o = c.out_pair(out)
+        pairs = [(result[1][0], o[0], "out[0]"), (result[1][1], o[1], "out[1]")]
+    elif entry == GRAD:
+        o = c.out_pair(out)
+        pairs = [(result[0], o[0], "out[0]"), (result[1], o[1], "out[1]")]
+    else:
+        grads, hesses = (c.out_pair(x) for x in c.out_pair(out))
+        pairs = [(result[0][0], grads[0], "out[0][0]"), (result[0][1], grads[1], "out[0][1]"),
+                 (result[1][0], hesses[0], "out[1][0]"), (result[1][1], hesses[1], "out[1][1]")]
+    if entry == VALUE and not isinstance(result, np.ndarray):
+        raise ValueError("out= receives the per-element loss: it needs reduction='none'")
+    for r, o, name in pairs:
+        c.check_out(o, r.shape, r.dtype, name)
+    for r, o, _ in pairs:
+        np.copyto(o, r)
+    if entry == VALUE:
+        return out
+    if entry == VALUE_AND_GRAD:
+        return result[0], c.out_pair(out)
+    if entry == GRAD:
+        return c.out_pair(out)
+    return tuple(tuple(x) for x in c.out_pair(out))
 
 
 def _combine(entry: int, parts: list, factor: float) -> Any:
@@ -89,11 +109,10 @@ class GanDiscriminatorLoss(Loss):
         if reduction == "none" and real.shape != fake.shape:
             raise ValueError(f"reduction='none' needs d_real and d_fake of one shape; "
                              f"got d_real shape {real.shape} and d_fake shape {fake.shape}")
-        outs = _routed(entry, out, 2)
         # The mean of each half is over its own batch, so the batches may differ in size.
-        parts = [self._bce._compute(entry, bce, target, d, reduction, sample_weight, o)
-                 for target, d, o in ((1.0, real, outs[0]), (0.0, fake, outs[1]))]
-        return _combine(entry, parts, 0.5)
+        parts = [self._bce._compute(entry, bce, target, d, reduction, sample_weight, None)
+                 for target, d in ((1.0, real), (0.0, fake))]
+        return _deliver(entry, _combine(entry, parts, 0.5), out)
 
 
 class GanGeneratorLoss(Loss):

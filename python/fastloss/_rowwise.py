@@ -111,6 +111,13 @@ class RowwiseLoss(Loss):
         else:
             y = y_true if type(y_true) is np.ndarray else c.as_array(y_true, "y_true")
             rdt, cdt = c.dtypes((y_true, y, "y_true"), (y_pred, p, "y_pred"))
+        pshape = p.shape
+        if not cfg.sparse and y.shape != pshape:
+            # NumPy broadcasting between y_true and y_pred; a y_pred that was
+            # broadcast gets the gradient summed over the broadcast axes.
+            full = c.broadcast_shape([(y.shape, "y_true"), (pshape, "y_pred")])
+            if full != pshape:
+                p = np.broadcast_to(p, full)
         if p.ndim == 0:
             raise ValueError("y_pred needs a class axis; got a 0-d array")
         axis = cfg.axis
@@ -118,6 +125,7 @@ class RowwiseLoss(Loss):
             raise ValueError(f"axis {axis} is out of bounds for y_pred of shape {p.shape}")
         axis %= p.ndim
         shape = p.shape
+        gshape = shape if reduction == "none" else pshape
         classes = shape[axis]
         outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
         example_shape = shape[:axis] + shape[axis + 1:]
@@ -126,11 +134,7 @@ class RowwiseLoss(Loss):
         if cfg.sparse:
             targets = labels_array(y_true, example_shape)
         else:
-            if y.shape != shape and c.broadcast_shape([(y.shape, "y_true"), (shape, "y_pred")]) != shape:
-                raise ValueError(f"y_true shape {y.shape} does not broadcast to y_pred shape {shape}")
-            targets = c.operand(y, shape, cdt)
-            if targets.size != pc.size:  # a broadcast scalar: the kernel wants the full array
-                targets = np.ascontiguousarray(np.broadcast_to(y, shape), cdt)
+            targets = np.ascontiguousarray(np.broadcast_to(y, shape), cdt)
         class_weight = cfg.class_weight
         if class_weight is not None:
             if class_weight.shape != (classes,):
@@ -148,8 +152,10 @@ class RowwiseLoss(Loss):
                 raise ValueError(f"sample_weight shape {sw.shape} does not broadcast to the per-example shape "
                                  f"{example_shape}")
             w = np.ascontiguousarray(np.broadcast_to(sw, example_shape), cdt)
-            denominator = c.weight_sum(w, reduction if class_weight is None else "sum")
+            denominator = c.weight_sum(w, reduction)
             mode = WEIGHTED
+        if classes == 0:  # no classes: every example's loss is 0 (and there is no gradient)
+            return self._no_classes(entry, reduction, example_shape, shape, examples, rdt, out)
         data_dependent = class_weight is not None or (cfg.sparse and cfg.ignore_index is not None)
         fn = cfg.fn
         args = (cfg.label_smoothing, cfg.eps, cfg.ignore_index, class_weight is not None)
@@ -159,7 +165,10 @@ class RowwiseLoss(Loss):
             # targets only (labels, or targets times class weights).
             _, denominator = fn(mode | DENOMINATOR, targets, pc, w, class_weight, None, None, None, *dims, 1.0,
                                 *args)
-        scale = 1.0 / denominator if reduction == "mean" and denominator else 1.0
+        scale = 1.0
+        if reduction == "mean":
+            # A mean over nothing is NaN (as its value); ignored examples' derivatives stay 0.
+            scale = 1.0 / denominator if denominator else (np.nan if examples else 1.0)
         if cfg.unit and out is not None:  # nothing may be written to out= on error: check first
             check_non_negative(cfg.unit, {"y_true": targets, "y_pred": pc})
         try:
@@ -178,25 +187,41 @@ class RowwiseLoss(Loss):
             if entry == GRAD_HESS:
                 g_out, h_out = (None, None) if out is None else c.out_pair(out)
                 if out is not None:
-                    c.check_out(g_out, shape, rdt, "out[0]")
-                    c.check_out(h_out, shape, rdt, "out[1]")
-                grad = c.target(g_out, shape, shape, cdt)
-                hess = c.target(h_out, shape, shape, cdt)
+                    c.check_out(g_out, gshape, rdt, "out[0]")
+                    c.check_out(h_out, gshape, rdt, "out[1]")
+                grad = c.target(g_out, gshape, shape, cdt)
+                hess = c.target(h_out, gshape, shape, cdt)
                 fn(mode | GRAD_OUT | HESS_OUT, targets, pc, w, class_weight, None, grad, hess, *dims, scale, *args)
-                return c.finish(grad, g_out, shape, rdt), c.finish(hess, h_out, shape, rdt)
+                return c.finish(grad, g_out, gshape, rdt), c.finish(hess, h_out, gshape, rdt)
             if out is not None:
-                c.check_out(out, shape, rdt)
-            grad = c.target(out, shape, shape, cdt)
+                c.check_out(out, gshape, rdt)
+            grad = c.target(out, gshape, shape, cdt)
             if entry == GRAD:
                 fn(mode | GRAD_OUT, targets, pc, w, class_weight, None, grad, None, *dims, scale, *args)
-                return c.finish(grad, out, shape, rdt)
+                return c.finish(grad, out, gshape, rdt)
             if reduction == "none":
                 value = np.empty(example_shape, cdt)
                 fn(mode | VALUE_OUT | GRAD_OUT, targets, pc, w, class_weight, value, grad, None, *dims, scale, *args)
-                return c.finish(value, None, example_shape, rdt), c.finish(grad, out, shape, rdt)
+                return c.finish(value, None, example_shape, rdt), c.finish(grad, out, gshape, rdt)
             total, kernel_denominator = fn(mode | SUM | GRAD_OUT, targets, pc, w, class_weight, None, grad, None,
                                            *dims, scale, *args)
-            return c.reduced(total, reduction, kernel_denominator, rdt), c.finish(grad, out, shape, rdt)
+            return c.reduced(total, reduction, kernel_denominator, rdt), c.finish(grad, out, gshape, rdt)
         except _core.DomainError:
             check_non_negative(cfg.unit, {"y_true": targets, "y_pred": pc})
             raise
+
+    @staticmethod
+    def _no_classes(entry, reduction, example_shape, shape, examples, rdt, out):
+        """Results for a class axis of length 0: losses 0, empty derivatives."""
+        if entry == VALUE:
+            if reduction == "none":
+                value = np.zeros(example_shape, rdt)
+                return c.finish(value, out, example_shape, rdt) if out is not None else value
+            return c.reduced(0.0, reduction, examples, rdt)
+        grad = np.zeros(shape, rdt)
+        if entry == GRAD:
+            return grad
+        if entry == GRAD_HESS:
+            return grad, np.zeros(shape, rdt)
+        value = np.zeros(example_shape, rdt) if reduction == "none" else c.reduced(0.0, reduction, examples, rdt)
+        return value, grad

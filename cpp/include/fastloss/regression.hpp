@@ -43,7 +43,8 @@ struct Huber {
   FASTLOSS_INLINE T hess(T y, T p) const { return math::abs(y - p) <= delta ? T(1) : T(0); }
 };
 
-// params: scale c > 0. log(1 + r^2) with r = d / c, through log1p (accurate for small r).
+// params: scale c > 0. log(1 + r^2) with r = d / c, through log1p (accurate for small r,
+// and finite for every finite r).
 // grad = -2 r / (c (1 + r^2)); hess = 2 (1 - r)(1 + r) / (c^2 (1 + r^2)^2), written with
 // q = 1 / (1 + r^2) so that nothing overflows before it is divided; once r^2
 // overflows, both are their limit 0.
@@ -55,9 +56,13 @@ struct Cauchy {
       : c(static_cast<T>(prm[0])),
         two_over_c(static_cast<T>(2.0 / prm[0])),
         two_over_c2(static_cast<T>(2.0 / (prm[0] * prm[0]))) {}
+  // Once r^2 overflows, log1p(r^2) = 2 log|r| to the last bit, and log1p(|r|) = log|r|
+  // there too: one log1p either way.
   FASTLOSS_INLINE T value(T y, T p) const {
-    const T r = (y - p) / c;
-    return math::log1p(r * r);
+    const T r = (y - p) / c, r2 = r * r;
+    const bool huge = __builtin_isinf(r2) && !__builtin_isinf(r);
+    const T l = math::log1p(huge ? math::abs(r) : r2);
+    return huge ? T(2) * l : l;
   }
   FASTLOSS_INLINE T grad(T y, T p) const {
     const T r = (y - p) / c;

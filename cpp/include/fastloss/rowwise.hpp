@@ -3,7 +3,8 @@
 // Hessian diagonal with respect to every class's logit or probability in one pass
 // over the data (two over a row's classes for logits: the max, then the rest).
 //
-// Every loss here is  sum_c a_c (lse - z_c) (+ sum_c t_c log t_c for KL) with
+// Every loss here is  sum_c a_c (lse - z_c) (KL adds sum_c t_c log t_c; it is summed
+// term by term, t_c (log t_c - log q_c), so that a small divergence keeps its digits) with
 // a_c = class_weight_c * t_c, t the (smoothed) targets, z the logits, or
 // -sum_c a_c log clip(p_c, eps, 1) for probabilities. With A = sum_c a_c:
 //   logits:        loss = sum_c a_c (m - z_c) + A log s,  m = max z, s = sum exp(z_c - m)
@@ -18,6 +19,7 @@
 // at a time, SIMD across them, looping over the classes.
 #pragma once
 #include <atomic>
+#include <cmath>
 #include <limits>
 
 #include "blocked_sum.hpp"
@@ -67,6 +69,97 @@ struct Rows {
     else return y_c * keep + add;
   }
 
+  FASTLOSS_INLINE bool any_negative(const T* z) const {
+    int bad = 0;
+    for (index_t c = 0; c < classes; ++c) bad |= z[c] < T(0);
+    return bad != 0;
+  }
+
+  // The per-class sums of one row, over kLanes classes c0 .. c0 + kLanes - 1 of
+  // which the first `valid` count, into float64 lane accumulators acc[k][lane]
+  // (explicit lanes: GCC does not vectorize `omp simd` reductions of these loops):
+  //   logits: 0 rest = sum exp(z_c - m) below the max, 1 ties (classes at the max),
+  //           2 a_sum = sum a_c, 3 dist = sum a_c (m - z_c), 5 bad;
+  //   probabilities: 2 a_sum, 3 dist = -sum a_c log clip(p_c) (KL: sum t (log t - log q)), 5 bad.
+  // For logits, exp(z_c - m) is stored in g (when given) for the derivative pass.
+  template <bool Store>
+  FASTLOSS_INLINE void chunk(const T* z, const T* yv, const T* cwv, T* g, index_t c0, T m, std::int64_t lab,
+                             int valid, double (*acc)[kLanes]) const {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+      const bool on = j < valid;
+      const T zc = z[j];
+      const T t = target(c0 + j, V::sparse ? T(0) : yv[j], lab);
+      const T a = cwv[j] * t;
+      acc[2][j] += on ? static_cast<double>(a) : 0.0;
+      if constexpr (V::logits) {
+        const T e_c = math::exp(zc - m);
+        acc[0][j] += on && zc != m ? static_cast<double>(e_c) : 0.0;
+        acc[1][j] += on && zc == m ? 1.0 : 0.0;
+        acc[3][j] += on && a != T(0) ? static_cast<double>(a * (m - zc)) : 0.0;
+        if constexpr (Store) g[j] = e_c;
+      } else if constexpr (V::kl) {
+        // KL term by term, t (log t - log q): summing the cross-entropy and the
+        // entropy apart would cancel all the digits of a small divergence.
+        const T log_q = math::log(math::clamp(zc, eps, T(1)));
+        const T log_t = math::log(t);
+        acc[3][j] += on && t > T(0) ? static_cast<double>(t * (log_t - log_q)) : 0.0;
+        acc[5][j] += on && zc < T(0) ? 1.0 : 0.0;
+      } else {
+        // (transcendentals outside the conditionals: a call under a condition is not vectorized)
+        const T log_q = math::log(math::clamp(zc, eps, T(1)));
+        acc[3][j] += on && a != T(0) ? static_cast<double>(-a * log_q) : 0.0;
+        acc[5][j] += on && zc < T(0) ? 1.0 : 0.0;
+      }
+      if constexpr (V::kl) acc[5][j] += on && t < T(0) ? 1.0 : 0.0;
+    }
+  }
+
+  // All chunks of a row: full ones in place, the last through padded copies (so
+  // every class goes through the same SIMD code). Returns the folded sums.
+  template <bool Store>
+  void row_sums(const T* z, const T* ye, T* g, T m, std::int64_t lab, double* sums) const {
+    const index_t C = classes;
+    alignas(64) double acc[6][kLanes] = {};
+    index_t c0 = 0;
+    for (; c0 + kLanes <= C; c0 += kLanes)
+      chunk<Store>(z + c0, V::sparse ? nullptr : ye + c0, cw + c0, Store ? g + c0 : nullptr, c0, m, lab, kLanes,
+                   acc);
+    const int valid = static_cast<int>(C - c0);
+    if (valid > 0) {
+      alignas(64) T zt[kLanes], yt[kLanes], cwt[kLanes], gt[kLanes];
+      for (int j = 0; j < kLanes; ++j) {
+        const bool on = j < valid;
+        zt[j] = on ? z[c0 + j] : (V::logits ? m : T(1));  // padding contributes nothing
+        yt[j] = on && !V::sparse ? ye[c0 + j] : T(0);
+        cwt[j] = on ? cw[c0 + j] : T(0);
+      }
+      chunk<Store>(zt, yt, cwt, gt, c0, m, lab, valid, acc);
+      if constexpr (Store)
+        for (int j = 0; j < valid; ++j) g[c0 + j] = gt[j];
+    }
+    for (int k = 0; k < 6; ++k) sums[k] = fold_lanes(acc[k]);
+  }
+
+  // KL of a row of logits term by term, sum_c t_c (log t_c - log q_c) with
+  // log q_c = (z_c - m) - log s (see chunk() for why term by term).
+  T kl_logits_row(const T* z, const T* t, T m, T log_s) const {
+    alignas(64) double acc[kLanes] = {};
+    index_t c0 = 0;
+    for (; c0 + kLanes <= classes; c0 += kLanes) {
+#pragma omp simd
+      for (int j = 0; j < kLanes; ++j) {
+        const T tc = t[c0 + j];
+        const T log_t = math::log(tc);
+        acc[j] += tc > T(0) ? static_cast<double>(tc * (log_t - ((z[c0 + j] - m) - log_s))) : 0.0;
+      }
+    }
+    double tail = 0.0;
+    for (; c0 < classes; ++c0)
+      tail += t[c0] > T(0) ? static_cast<double>(t[c0] * (math::log(t[c0]) - ((z[c0] - m) - log_s))) : 0.0;
+    return static_cast<T>(fold_lanes(acc) + tail);
+  }
+
   // One example of a contiguous row (inner == 1): {w * loss, w * denominator}.
   Sum2 row(index_t e, int& invalid) const {
     const index_t C = classes;
@@ -79,6 +172,7 @@ struct Rows {
     if constexpr (V::sparse) {
       lab = label(e);
       if (lab < 0) {  // ignored: contributes nothing, derivatives 0
+        if constexpr (!V::logits) invalid |= any_negative(z);  // probabilities are checked all the same
         if constexpr ((M & kValue) != 0) value[e] = T(0);
         for (index_t c = 0; c < C; ++c) {
           if constexpr ((M & kGrad) != 0) g[c] = T(0);
@@ -93,10 +187,10 @@ struct Rows {
       if constexpr (V::sparse) {
         denom = static_cast<double>(cw[lab]);
       } else {
-        T sy = T(0);
+        double sy = 0.0;
 #pragma omp simd reduction(+ : sy)
-        for (index_t c = 0; c < C; ++c) sy += cw[c] * ye[c];
-        denom = static_cast<double>(sy);
+        for (index_t c = 0; c < C; ++c) sy += static_cast<double>(cw[c] * ye[c]);
+        denom = sy;
       }
     }
     denom *= static_cast<double>(we);
@@ -111,40 +205,31 @@ struct Rows {
       // s - 1 = sum of exp(z_c - m) over the classes below the max (+ extra ties), kept
       // apart from the 1 of the max so that log s = log1p(s - 1) keeps its digits
       // when one class dominates (a small loss in float32).
-      T rest = T(0), ties = T(0), a_sum = T(0), dist = T(0), ent = T(0);
-      int bad = 0;
-#pragma omp simd reduction(+ : rest, ties, a_sum, dist, ent) reduction(| : bad)
-      for (index_t c = 0; c < C; ++c) {
-        const T e_c = math::exp(z[c] - m);
-        rest += z[c] == m ? T(0) : e_c;
-        ties += z[c] == m ? T(1) : T(0);
-        const T t = target(c, V::sparse ? T(0) : ye[c], lab);
-        const T a = cw[c] * t;
-        a_sum += a;
-        dist += a == T(0) ? T(0) : a * (m - z[c]);
-        if constexpr (V::kl) {
-          ent += t > T(0) ? t * math::log(t) : T(0);
-          bad |= t < T(0);
-        }
-        if constexpr ((M & kGrad) != 0) g[c] = e_c;  // kept for the derivative pass
+      double sums[6];
+      row_sums<(M & kGrad) != 0>(z, ye, g, m, lab, sums);
+      invalid |= sums[5] > 0.0;
+      const double s_minus_1 = sums[0] + (sums[1] - 1.0), a_sum = sums[2];
+      if constexpr (V::kl) {
+        loss = kl_logits_row(z, ye, m, static_cast<T>(std::log1p(s_minus_1)));
+      } else {
+        loss = static_cast<T>(sums[3] + a_sum * std::log1p(s_minus_1));
       }
-      invalid |= bad;
-      const T s_minus_1 = rest + (ties - T(1));
-      loss = dist + a_sum * math::log1p(s_minus_1) + ent;
       if constexpr (kDerivs) {
-        const T inv_s = T(1) / (T(1) + s_minus_1);
+        const T inv_s = static_cast<T>(1.0 / (1.0 + s_minus_1));
+        const T a_total = static_cast<T>(a_sum);
 #pragma omp simd
         for (index_t c = 0; c < C; ++c) {
           const T p_c = g[c] * inv_s;
           const T a = cw[c] * target(c, V::sparse ? T(0) : ye[c], lab);
-          g[c] = (a_sum * p_c - a) * ws;
-          if constexpr ((M & kHess) != 0) h[c] = a_sum * p_c * (T(1) - p_c) * ws;
+          g[c] = (a_total * p_c - a) * ws;
+          if constexpr ((M & kHess) != 0) h[c] = a_total * p_c * (T(1) - p_c) * ws;
         }
       }
     } else if (V::sparse && keep + add == T(1) && add == T(0)) {
-      // Class labels without smoothing: only the label's probability matters.
+      // Class labels without smoothing: only the label's probability enters the loss
+      // (every probability is still checked).
       const T q = z[lab];
-      invalid |= q < T(0);
+      invalid |= any_negative(z);
       const T qc = math::clamp(q, eps, T(1));
       const T a = cw[lab];
       loss = -a * math::log(qc);
@@ -158,53 +243,49 @@ struct Rows {
         if constexpr ((M & kHess) != 0) h[lab] = clipped ? T(0) : a / (qc * qc) * ws;
       }
     } else {
-      T l = T(0), ent = T(0);
-      int bad = 0;
-#pragma omp simd reduction(+ : l, ent) reduction(| : bad)
-      for (index_t c = 0; c < C; ++c) {
-        const T q = z[c];
-        bad |= q < T(0);
-        const T qc = math::clamp(q, eps, T(1));
-        const T t = target(c, V::sparse ? T(0) : ye[c], lab);
-        const T a = cw[c] * t;
-        l += a == T(0) ? T(0) : -a * math::log(qc);
-        if constexpr (V::kl) {
-          ent += t > T(0) ? t * math::log(t) : T(0);
-          bad |= t < T(0);
-        }
-        if constexpr (kDerivs) {
+      double sums[6];
+      row_sums<false>(z, ye, nullptr, T(0), lab, sums);
+      if constexpr (kDerivs) {
+#pragma omp simd
+        for (index_t c = 0; c < C; ++c) {
+          const T q = z[c];
+          const T qc = math::clamp(q, eps, T(1));
+          const T a = cw[c] * target(c, V::sparse ? T(0) : ye[c], lab);
           const bool clipped = q < eps || q > T(1);
           if constexpr ((M & kGrad) != 0) g[c] = clipped ? T(0) : -a / qc * ws;
           if constexpr ((M & kHess) != 0) h[c] = clipped ? T(0) : a / (qc * qc) * ws;
         }
       }
-      invalid |= bad;
-      loss = l + ent;
+      invalid |= sums[5] > 0.0;
+      loss = static_cast<T>(sums[3]);
     }
     if constexpr ((M & kValue) != 0) value[e] = we * loss;
     return {static_cast<double>(we * loss), denom};
   }
 
-  // kLanes examples (o, i0 .. i0 + valid - 1) of a strided layout (inner > 1),
-  // SIMD across them. Full: all kLanes are valid (no index clamping, plain loads).
-  template <bool Full>
+  // kLanes examples at once, SIMD across them, looping over the classes:
+  // RowLanes = false: examples (o, i0 .. i0 + valid - 1) of a strided layout (inner > 1);
+  // RowLanes = true: rows i0 .. i0 + valid - 1 of an (N, C) layout (o = 0), for few
+  // classes, where SIMD over a row's classes would leave most lanes empty.
+  // Full: all kLanes are valid (no index clamping).
+  template <bool Full, bool RowLanes = false>
   void lanes(index_t o, index_t i0, int valid, double* acc_loss, double* acc_denom, int* invalid) const {
     const index_t C = classes;
     const index_t base = o * C * inner;
+    const index_t cstride = RowLanes ? 1 : inner, estride = RowLanes ? C : 1;  // class and example strides
     alignas(64) index_t at[kLanes];  // offset of each lane's example within a class plane
     for (int j = 0; j < kLanes; ++j) at[j] = Full ? i0 + j : i0 + (j < valid ? j : valid - 1);
     const index_t e0 = o * inner;  // per-example index of (o, 0)
-    alignas(64) T we[kLanes], m[kLanes], rest[kLanes], ties[kLanes], a_sum[kLanes], dist[kLanes], ent[kLanes],
-        sy[kLanes];
+    alignas(64) T we[kLanes], m[kLanes], rest[kLanes], ties[kLanes], a_sum[kLanes], dist[kLanes], sy[kLanes];
     alignas(64) std::int64_t lab[kLanes];
     for (int j = 0; j < kLanes; ++j) {
       we[j] = (M & kWeighted) ? w[e0 + at[j]] : T(1);
       lab[j] = V::sparse ? label(e0 + at[j]) : 0;
       m[j] = -std::numeric_limits<T>::infinity();
-      rest[j] = ties[j] = a_sum[j] = dist[j] = ent[j] = sy[j] = T(0);
+      rest[j] = ties[j] = a_sum[j] = dist[j] = sy[j] = T(0);
     }
-    auto y_at = [&](index_t c, int j) { return V::sparse ? T(0) : y[base + c * inner + at[j]]; };
-    auto z_at = [&](index_t c, int j) { return p[base + c * inner + at[j]]; };
+    auto y_at = [&](index_t c, int j) { return V::sparse ? T(0) : y[base + c * cstride + at[j] * estride]; };
+    auto z_at = [&](index_t c, int j) { return p[base + c * cstride + at[j] * estride]; };
     int bad = 0;
     if constexpr (V::logits) {
       for (index_t c = 0; c < C; ++c) {
@@ -229,12 +310,15 @@ struct Rows {
             dist[j] += a == T(0) ? T(0) : a * (m[j] - zc);
           } else {
             bad |= zc < T(0);
-            dist[j] += a == T(0) ? T(0) : -a * math::log(math::clamp(zc, eps, T(1)));
+            const T log_q = math::log(math::clamp(zc, eps, T(1)));  // outside the conditional: vectorized
+            if constexpr (V::kl) {
+              const T log_t = math::log(t);
+              dist[j] += t > T(0) ? t * (log_t - log_q) : T(0);  // term by term, as in chunk()
+            } else {
+              dist[j] += a == T(0) ? T(0) : -a * log_q;
+            }
           }
-          if constexpr (V::kl) {
-            ent[j] += t > T(0) ? t * math::log(t) : T(0);
-            bad |= t < T(0);
-          }
+          if constexpr (V::kl) bad |= t < T(0);
         }
       }
     }
@@ -243,7 +327,18 @@ struct Rows {
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
       logs[j] = V::logits ? math::log1p(rest[j] + (ties[j] - T(1))) : T(0);
-      loss[j] = dist[j] + a_sum[j] * logs[j] + ent[j];
+      loss[j] = V::logits ? dist[j] + a_sum[j] * logs[j] : dist[j];
+    }
+    if constexpr (V::kl && V::logits) {  // term by term, as in kl_logits_row()
+      for (int j = 0; j < kLanes; ++j) loss[j] = T(0);
+      for (index_t c = 0; c < C; ++c) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+          const T t = y_at(c, j);
+          const T log_t = math::log(t);
+          loss[j] += t > T(0) ? t * (log_t - ((z_at(c, j) - m[j]) - logs[j])) : T(0);
+        }
+      }
     }
     for (int j = 0; j < valid; ++j) {
       const bool ignored = V::sparse && lab[j] < 0;
@@ -262,21 +357,24 @@ struct Rows {
           const T zc = z_at(c, j);
           const T t = V::sparse ? ((c == lab[j] ? keep : T(0)) + add) : y_at(c, j) * keep + add;
           const T a = cwc * t;
-          const T ws = (V::sparse && lab[j] < 0) ? T(0) : we[j] * scale;
+          const bool off = V::sparse && lab[j] < 0;  // ignored: exactly 0, even for NaN logits
+          const T ws = we[j] * scale;
           if constexpr (V::logits) {
             const T p_c = math::exp(zc - m[j] - logs[j]);
-            gv[j] = (a_sum[j] * p_c - a) * ws;
-            hv[j] = a_sum[j] * p_c * (T(1) - p_c) * ws;
+            const T g = (a_sum[j] * p_c - a) * ws, h = a_sum[j] * p_c * (T(1) - p_c) * ws;
+            gv[j] = off ? T(0) : g;
+            hv[j] = off ? T(0) : h;
           } else {
             const T qc = math::clamp(zc, eps, T(1));
             const bool clipped = zc < eps || zc > T(1);
-            gv[j] = clipped ? T(0) : -a / qc * ws;
-            hv[j] = clipped ? T(0) : a / (qc * qc) * ws;
+            const T g = -a / qc * ws, h = a / (qc * qc) * ws;
+            gv[j] = off || clipped ? T(0) : g;
+            hv[j] = off || clipped ? T(0) : h;
           }
         }
         for (int j = 0; j < (Full ? kLanes : valid); ++j) {
-          if constexpr ((M & kGrad) != 0) grad[base + c * inner + at[j]] = gv[j];
-          if constexpr ((M & kHess) != 0) hess[base + c * inner + at[j]] = hv[j];
+          if constexpr ((M & kGrad) != 0) grad[base + c * cstride + at[j] * estride] = gv[j];
+          if constexpr ((M & kHess) != 0) hess[base + c * cstride + at[j] * estride] = hv[j];
         }
       }
     }
@@ -309,6 +407,22 @@ RowwiseResult rowwise(const RowwiseCall& call) {
   Sum2 total;
   if (C == 0 || examples == 0) {
     total = {};
+  } else if (call.inner == 1 && C < kLanes) {
+    // Few classes: kLanes rows at a time, SIMD across the rows.
+    const index_t chunks = (examples + kLanes - 1) / kLanes;
+    const index_t units_per_block = kBlock / (C * kLanes) > 0 ? kBlock / (C * kLanes) : 1;
+    total = blocked_sum(chunks, threads, [&](index_t start, index_t len) {
+      alignas(64) double acc_loss[kLanes] = {}, acc_denom[kLanes] = {};
+      int invalid = 0;
+      for (index_t u = start; u < start + len; ++u) {
+        const index_t i0 = u * kLanes;
+        const index_t valid = examples - i0 < kLanes ? examples - i0 : kLanes;
+        if (valid == kLanes) r.template lanes<true, true>(0, i0, kLanes, acc_loss, acc_denom, &invalid);
+        else r.template lanes<false, true>(0, i0, static_cast<int>(valid), acc_loss, acc_denom, &invalid);
+      }
+      if (invalid) any_invalid.store(true, std::memory_order_relaxed);
+      return Sum2{fold_lanes(acc_loss), fold_lanes(acc_denom)};
+    }, units_per_block);
   } else if (call.inner == 1) {
     const index_t rows_per_block = kBlock / C > 0 ? kBlock / C : 1;
     total = blocked_sum(examples, threads, [&](index_t start, index_t len) {

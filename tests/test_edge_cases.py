@@ -1,0 +1,112 @@
+"""Edge cases found in review: each test names what used to go wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+
+SPARSE, CCE, KL = fl.sparse_categorical_cross_entropy, fl.categorical_cross_entropy, fl.kl_divergence
+
+
+def test_empty_next_to_size_one():
+    """An empty input broadcast with a one-element input is an empty input."""
+    assert fl.mse(np.zeros(0), 1.0, reduction="sum") == 0.0
+    assert fl.mse(np.zeros(0), np.zeros(1), reduction="none").shape == (0,)
+    assert fl.mse.grad(1.0, np.zeros(0)).shape == (0,)
+    with pytest.warns(RuntimeWarning):
+        assert np.isnan(fl.binary_cross_entropy([], 0.5))
+    assert fl.gan_discriminator_loss([], [], reduction="sum") == 0.0
+    # weights with more elements than the inputs broadcast them
+    assert fl.mse(1.0, 0.0, sample_weight=np.ones(5), reduction="none").shape == (5,)
+
+
+def test_gan_out_written_only_on_success_and_may_alias():
+    o = np.full(3, -1.0)
+    with pytest.raises(ValueError):
+        fl.gan_discriminator_loss([.9, .9, .9], [.1, .1, 1.5], reduction="none", out=o)
+    assert np.all(o == -1.0)
+    g0 = np.full(3, -1.0)
+    with pytest.raises(ValueError):
+        fl.gan_discriminator_loss.grad([.9] * 3, [.1, .1, .5], out=(g0, np.empty(2)))
+    assert np.all(g0 == -1.0)
+    f = np.array([0.1, 0.2])
+    expected = fl.gan_discriminator_loss([0.9, 0.8], f.copy(), reduction="none")
+    fl.gan_discriminator_loss([0.9, 0.8], f, reduction="none", out=f)
+    np.testing.assert_allclose(f, expected, rtol=1e-15)
+    # by hand: -(log 0.9 + log 0.9) / 2 and -(log 0.8 + log 0.8) / 2
+    np.testing.assert_allclose(expected, [-np.log(0.9), -np.log(0.8)], rtol=1e-12)
+
+
+def test_sparse_negative_probability_always_raises():
+    cases = [
+        dict(y=[0], p=[[0.5, -0.5]]),
+        dict(y=[[0, 0, 0]], p=np.repeat([[0.5, -0.5, 0.5]], 3, 0).T[None], axis=1),
+        dict(y=[-100, 1], p=[[-0.5, .5, .5], [.1, .2, .3]], ignore_index=-100),
+    ]
+    for case in cases:
+        kw = {k: v for k, v in case.items() if k not in "yp"}
+        with pytest.raises(ValueError, match="probabilities"):
+            SPARSE(case["y"], case["p"], **kw)
+
+
+def test_ignored_examples_have_zero_derivatives_in_every_layout():
+    p = np.array([[np.nan, 1., 2.], [.1, .2, .3]])
+    lab = np.array([-100, 1])
+    g_rows = SPARSE.grad(lab, p, from_logits=True, ignore_index=-100, reduction="sum")
+    assert np.all(g_rows[0] == 0.0)
+    g, h = SPARSE.grad_hess(np.repeat(lab[:, None], 3, 1), np.repeat(p[:, :, None], 3, 2), from_logits=True,
+                            ignore_index=-100, axis=1, reduction="sum")
+    assert np.all(g[0] == 0.0) and np.all(h[0] == 0.0)
+    np.testing.assert_allclose(g[1, :, 0], g_rows[1])
+
+
+def test_class_weight_with_zero_sample_weights_raises():
+    with pytest.raises(ValueError, match="sums to 0"):
+        CCE([[1., 0], [0, 1]], [[.3, .7], [.6, .4]], class_weight=[1, 1], sample_weight=[0, 0])
+    # a zero class-weighted denominator: NaN value and NaN gradient (0/0), not a silent scale of 1
+    P = np.array([[0.3, 0.7], [0.6, 0.4]])
+    with pytest.warns(RuntimeWarning):
+        assert np.isnan(SPARSE([0, 0], P, class_weight=[0, 1], label_smoothing=0.2))
+    assert np.all(np.isnan(SPARSE.grad([0, 0], P, class_weight=[0, 1], label_smoothing=0.2)))
+
+
+def test_cce_pred_broadcast_up_to_targets():
+    y = np.array([[1., 0], [0, 1]])
+    p = np.array([0.5, 0.5])
+    np.testing.assert_allclose(CCE(y, p, reduction="none"), [np.log(2), np.log(2)], rtol=1e-15)  # by hand
+    g = CCE.grad(y, p, reduction="sum")
+    assert g.shape == (2,)
+    np.testing.assert_allclose(g, [-2.0, -2.0], rtol=1e-15)  # by hand: -1/0.5 from each row, summed
+
+
+def test_no_classes():
+    assert CCE(np.zeros((2, 0)), np.zeros((2, 0))) == 0.0
+    assert np.all(CCE(np.zeros((2, 0)), np.zeros((2, 0)), reduction="none") == 0.0)
+    assert CCE.grad(np.zeros((2, 0)), np.zeros((2, 0))).shape == (2, 0)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_kl_float32_keeps_small_divergences(from_logits):
+    import mpmath
+
+    mpmath.mp.dps = 40
+    P = np.float32([[.25, .25, .25, .25]])
+    Q = np.float32([[.2501, .2499, .25, .25]])
+    q = [mpmath.mpf(float(v)) for v in Q[0]]
+    if from_logits:
+        pred = np.log(Q)
+        lse = mpmath.log(sum(mpmath.exp(mpmath.mpf(float(v))) for v in pred[0]))
+        q = [mpmath.exp(mpmath.mpf(float(v)) - lse) for v in pred[0]]
+    else:
+        pred = Q
+    exact = sum(mpmath.mpf(float(a)) * mpmath.log(mpmath.mpf(float(a)) / b) for a, b in zip(P[0], q))
+    got = float(KL(P, pred, from_logits=from_logits))
+    # Summing the cross-entropy and the entropy apart gave 0 here. Term by term,
+    # probabilities keep a few digits of the 5e-8; logits are limited by float32's
+    # rounding of log-softmax (about 3e-8 absolute, as per-term float32 NumPy).
+    if from_logits:
+        assert got > 0 and abs(got - float(exact)) < 3e-8
+    else:
+        assert got == pytest.approx(float(exact), rel=0.1)
