@@ -106,7 +106,7 @@ class Outputs {
   }
 
  private:
-  static constexpr int kMax = 3;
+  static constexpr int kMax = 7;  // value + three gradients + three Hessians (the triplet loss)
   struct Pending {
     ArrayView out;
     std::vector<char> scratch;

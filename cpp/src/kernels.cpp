@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "fastloss/elementwise.hpp"
+#include "fastloss/embedding.hpp"
 #include "fastloss/binary.hpp"
 #include "fastloss/regression.hpp"
 #include "fastloss/rowwise.hpp"
@@ -66,6 +67,7 @@ void fill_kernel_table(KernelTable& t) {
 #define FASTLOSS_X(name, Variant) fill_rowwise<Variant>(t.name);
   FASTLOSS_ROWWISE_LOSSES(FASTLOSS_X)
 #undef FASTLOSS_X
+  fill_triplet(t.triplet_loss);
 }
 
 }  // namespace FASTLOSS_ISA

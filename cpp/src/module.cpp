@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   fastloss::register_runtime(m);
   fastloss::register_elementwise(m);
   fastloss::register_rowwise(m);
+  fastloss::register_embedding(m);
 }

@@ -6,4 +6,5 @@ namespace fastloss {
 void register_elementwise(py::module_& m);
 void register_runtime(py::module_& m);
 void register_rowwise(py::module_& m);
+void register_embedding(py::module_& m);
 }  // namespace fastloss

@@ -30,6 +30,8 @@ from ._losses import (
     mae,
     mse,
     sparse_categorical_cross_entropy,
+    triplet_loss,
+    triplet_margin,
 )
 from ._registry import LOSSES
 
@@ -52,6 +54,8 @@ __all__ = [
     "reference",
     "set_num_threads",
     "sparse_categorical_cross_entropy",
+    "triplet_loss",
+    "triplet_margin",
 ]
 
 

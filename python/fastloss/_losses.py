@@ -8,6 +8,8 @@ from . import _core
 from ._elementwise import ElementwiseLoss, Kernel, fixed_kernel
 from ._gan import GanDiscriminatorLoss, GanGeneratorLoss
 from ._rowwise import RowKernel, RowwiseLoss
+from ._triplet import TripletConfig, TripletLoss, TripletMarginLoss
+from . import reference as _reference
 from ._loss import Param, clip_eps, flag, non_negative, optional, positive, unit_interval
 from ._registry import register
 
@@ -403,3 +405,82 @@ kl_divergence = register(RowwiseLoss, "kl_divergence", (
 
         >>> fl.kl_divergence([0.4, 0.6], [0.5, 0.5])   # 0.0201356
 """, _kl_kernel, domain="categorical")
+
+
+def _finite(name: str, value) -> float:
+    v = float(_axis_free_number(name, value))
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+
+def _axis_free_number(name: str, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return value
+
+
+def _triplet_config(margin, p, squared, eps, swap):
+    return TripletConfig(margin, p, squared, eps, swap)
+
+
+triplet_loss = register(TripletLoss, "triplet_loss", (
+    Param("margin", 1.0, _finite),
+    Param("p", 2.0, positive),
+    Param("squared", False, flag),
+    Param("eps", 1e-6, non_negative),
+    Param("swap", False, flag),
+), """Triplet margin loss on embeddings (Schroff et al., FaceNet).
+
+    Pulls each anchor towards its positive and pushes it from its negative
+    until the negative is at least ``margin`` farther away.
+
+    Formula, per example, with embeddings along the last axis::
+
+        D(x, y) = ||x - y + eps||_p          (PyTorch's pairwise_distance; squared=True: its square)
+        l = max(D(a, p) - D(a, n) + margin, 0)
+        swap=True: D(a, n) <- min(D(a, n), D(p, n))   (Balntas et al.)
+
+    so results match ``torch.nn.functional.triplet_margin_loss``. Gradients and
+    Hessian diagonals come for all three inputs (a tuple), 0 where the hinge is
+    inactive; for p = 2, dD/da = (a - p + eps) / D.
+
+    Args:
+      margin: the required gap (finite).
+      p: the norm's degree (> 0).
+      squared: use squared distances.
+      eps: added to each component of the difference (>= 0).
+      swap: the distance swap.
+
+    Example::
+
+        >>> fl.triplet_loss([[0.0, 0.0]], [[0.3, 0.4]], [[1.0, 0.0]], margin=0.2)   # max(0.5 - 1 + 0.2, 0) = 0
+""", _triplet_config, domain="triplet")
+
+
+def _triplet_margin_kernel(margin):
+    return Kernel(_core.triplet_margin, (margin,))
+
+
+triplet_margin = register(TripletMarginLoss, "triplet_margin", (
+    Param("margin", 1.0, _finite),
+), """Triplet margin loss on precomputed distances.
+
+    ``max(d_pos - d_neg + margin, 0)``: the hinge of ``triplet_loss`` when the
+    distances d(a, p) and d(a, n) are already known.
+
+    Formula::
+
+        l = max(d_pos - d_neg + margin, 0);  dl/dd_pos = 1, dl/dd_neg = -1 where active, else 0
+
+    Gradients are a pair (d_pos, d_neg); Hessians are 0.
+
+    Args:
+      margin: the required gap (finite).
+
+    Example::
+
+        >>> fl.triplet_margin([0.5], [1.0], margin=0.2)   # 0 (the seed's example)
+""", _triplet_margin_kernel, domain="distances",
+    elementwise=ElementwiseLoss("triplet_margin", (Param("margin", 1.0, _finite),),
+                                _reference.triplet_margin_hinge, "", _triplet_margin_kernel))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["mse", "mae", "huber", "cauchy", "binary_cross_entropy", "focal_loss", "gan_discriminator_loss",
-           "gan_generator_loss", "categorical_cross_entropy", "sparse_categorical_cross_entropy", "kl_divergence"]
+           "gan_generator_loss", "categorical_cross_entropy", "sparse_categorical_cross_entropy", "kl_divergence",
+           "triplet_loss", "triplet_margin"]
 
 
 def _f64(x) -> np.ndarray:
@@ -162,3 +163,27 @@ def kl_divergence(y_true, y_pred, *, from_logits=False, axis=-1, eps=1e-7, reduc
         terms = np.where(p == 0, 0.0, p * (np.log(p) - log_q))
     loss = terms.sum(axis=-1)
     return _weighted_mean_rows(loss, reduction, sample_weight, np.ones(loss.shape))
+
+
+def _distance(x, y, p, eps, squared):
+    d = np.sum(np.abs(x - y + eps) ** p, axis=-1) ** (1.0 / p)
+    return d**2 if squared else d
+
+
+def triplet_loss(anchor, positive, negative, *, margin=1.0, p=2.0, squared=False, eps=1e-6, swap=False,
+                 reduction="mean", sample_weight=None):
+    a, pos, neg = np.broadcast_arrays(_f64(anchor), _f64(positive), _f64(negative))
+    d_pos = _distance(a, pos, p, eps, squared)
+    d_neg = _distance(a, neg, p, eps, squared)
+    if swap:
+        d_neg = np.minimum(d_neg, _distance(pos, neg, p, eps, squared))
+    return _reduce(np.maximum(d_pos - d_neg + margin, 0.0), reduction, sample_weight)
+
+
+def triplet_margin(d_pos, d_neg, *, margin=1.0, reduction="mean", sample_weight=None):
+    return _reduce(np.maximum(_f64(d_pos) - _f64(d_neg) + margin, 0.0), reduction, sample_weight)
+
+
+def triplet_margin_hinge(d_neg, d_pos, *, margin=1.0, reduction="mean", sample_weight=None):
+    """triplet_margin with the arguments in the elementwise kernel's order (y = d_neg, p = d_pos)."""
+    return triplet_margin(d_pos, d_neg, margin=margin, reduction=reduction, sample_weight=sample_weight)

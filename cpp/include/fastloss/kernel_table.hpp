@@ -101,6 +101,28 @@ struct RowwiseKernels {
   RowwiseFn fn[2][kModes];
 };
 
+// The triplet loss over embeddings (examples, dim), C-contiguous, one dtype:
+// max(D(a, p) - D(a, n) + margin, 0) with D the p-norm distance of a - p + eps
+// (squared if asked; with swap, D(a, n) <- min(D(a, n), D(p, n))).
+struct TripletCall {
+  const void* anchor;
+  const void* positive;
+  const void* negative;
+  const void* w;  // per example (kWeighted)
+  index_t examples, dim;
+  void* value;    // per example (kValue)
+  void* grad[3];  // anchor, positive, negative (kGrad)
+  void* hess[3];  // (kHess)
+  double scale, margin, norm_p, eps;
+  bool squared, swap;
+  int threads;
+  const index_t* parallel_threshold;
+};
+using TripletFn = double (*)(const TripletCall&);
+struct TripletKernels {
+  TripletFn fn[2][kModes];
+};
+
 struct KernelTable {
   const char* isa;
   WeightFn weight_sum[2];
@@ -111,6 +133,7 @@ struct KernelTable {
 #define FASTLOSS_X(name, Variant) RowwiseKernels name;
   FASTLOSS_ROWWISE_LOSSES(FASTLOSS_X)
 #undef FASTLOSS_X
+  TripletKernels triplet_loss;
 };
 
 }  // namespace fastloss

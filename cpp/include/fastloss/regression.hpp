@@ -77,6 +77,25 @@ struct Cauchy {
   }
 };
 
+// The hinge of the triplet loss on precomputed distances, with y = d_neg and
+// p = d_pos: max(d_pos - d_neg + margin, 0); its derivative with respect to d_pos
+// is 1 where the hinge is active (and that with respect to d_neg its negative).
+template <class T>
+struct TripletMargin {
+  static constexpr int cost = kCheap;
+  T margin;
+  explicit TripletMargin(const double* prm) : margin(static_cast<T>(prm[0])) {}
+  FASTLOSS_INLINE T value(T y, T p) const {
+    const T h = p - y + margin;
+    return h > T(0) ? h : (h == h ? T(0) : h);  // NaN propagates
+  }
+  FASTLOSS_INLINE T grad(T y, T p) const {
+    const T h = p - y + margin;
+    return h > T(0) ? T(1) : (h == h ? T(0) : h);
+  }
+  FASTLOSS_INLINE T hess(T, T) const { return T(0); }
+};
+
 // Not a loss: y + p, the least work a kernel can do on the two inputs. Its speed
 // is the memory-bandwidth limit the memory-bound losses are measured against.
 template <class T>

@@ -1,0 +1,198 @@
+// The embedding-distance loop: the triplet loss of (anchor, positive, negative)
+// embeddings along their last axis, with the gradient and the Hessian diagonal
+// with respect to all three inputs, in one pass over each example (two over its
+// dim: the norms, then the derivatives).
+//
+// D(v) = ||v||_p of v = x - y + eps (PyTorch's pairwise_distance), or its square.
+//   dD/dv_k   = sign(v_k) |v_k|^(p-1) / d^(p-1)                       (p = 2: v_k / d)
+//   d2D/dv_k2 = (p-1) |v_k|^(p-2) / d^(p-1) - (p-1) |v_k|^(2p-2) / d^(2p-1)  (p = 2: (d^2 - v_k^2) / d^3)
+//   squared:  d(d^2)/dv_k = 2 d dD/dv_k,  d2(d^2)/dv_k2 = 2 (dD/dv_k)^2 + 2 d d2D/dv_k2
+// Where the hinge is inactive every derivative is 0 (and at d = 0 the norm's
+// derivatives are taken as 0).
+#pragma once
+#include <cmath>
+
+#include "blocked_sum.hpp"
+#include "kernel_table.hpp"
+#include "simd_math.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_ISA {
+
+enum NormKind { kNorm1, kNorm2, kNormP };
+
+template <NormKind K, class T>
+FASTLOSS_INLINE T abs_pow(T v, T p) {  // |v|^p
+  if constexpr (K == kNorm1) return math::abs(v);
+  else if constexpr (K == kNorm2) return v * v;
+  else return math::pow(math::abs(v), p);
+}
+
+template <NormKind K, unsigned M, class T>
+struct Triplets {
+  const T* a;
+  const T* pos;
+  const T* neg;
+  const T* w;
+  index_t dim;
+  T* value;
+  T* grad[3];
+  T* hess[3];
+  T scale, margin, p, eps;
+  bool squared, swap;
+
+  FASTLOSS_INLINE T norm_from_sum(double s) const {
+    if constexpr (K == kNorm1) return static_cast<T>(s);
+    else if constexpr (K == kNorm2) return static_cast<T>(std::sqrt(s));
+    else return static_cast<T>(std::pow(s, 1.0 / static_cast<double>(p)));
+  }
+
+  // sums of |v|^p of the three differences over the dim, in explicit float64 lanes
+  void norms(index_t e, double* sums) const {
+    const T* x = a + e * dim;
+    const T* y = pos + e * dim;
+    const T* z = neg + e * dim;
+    alignas(64) double acc[3][kLanes] = {};
+    index_t k0 = 0;
+    auto chunk = [&](const T* xa, const T* ya, const T* za, int valid) {
+#pragma omp simd
+      for (int j = 0; j < kLanes; ++j) {
+        const bool on = j < valid;
+        const T ap = abs_pow<K>(xa[j] - ya[j] + eps, p);
+        const T an = abs_pow<K>(xa[j] - za[j] + eps, p);
+        const T pn = abs_pow<K>(ya[j] - za[j] + eps, p);
+        acc[0][j] += on ? static_cast<double>(ap) : 0.0;
+        acc[1][j] += on ? static_cast<double>(an) : 0.0;
+        acc[2][j] += on ? static_cast<double>(pn) : 0.0;
+      }
+    };
+    for (; k0 + kLanes <= dim; k0 += kLanes) chunk(x + k0, y + k0, z + k0, kLanes);
+    const int valid = static_cast<int>(dim - k0);
+    if (valid > 0) {
+      alignas(64) T xt[kLanes] = {}, yt[kLanes] = {}, zt[kLanes] = {};
+      for (int j = 0; j < valid; ++j) {
+        xt[j] = x[k0 + j];
+        yt[j] = y[k0 + j];
+        zt[j] = z[k0 + j];
+      }
+      chunk(xt, yt, zt, valid);
+    }
+    for (int i = 0; i < 3; ++i) sums[i] = fold_lanes(acc[i]);
+  }
+
+  // dD/dv and d2D/dv2 of one component, for a distance d (of the norm, before squaring)
+  FASTLOSS_INLINE void derivs(T v, T d, T& g, T& h) const {
+    T g1, h1;
+    if constexpr (K == kNorm1) {
+      g1 = math::sign(v);
+      h1 = T(0);
+    } else if constexpr (K == kNorm2) {
+      g1 = v / d;
+      h1 = (d * d - v * v) / (d * d * d);
+    } else {
+      const T av = math::abs(v);
+      const T r = av / d;  // |v| / d <= 1
+      const T rp1 = math::pow(r, p - T(1));
+      g1 = math::sign(v) * rp1;
+      const T h = (p - T(1)) * (rp1 / av) * (T(1) - rp1 * r);  // (p-1)|v|^(p-2)/d^(p-1) (1 - (|v|/d)^p)
+      h1 = av > T(0) ? h : T(0);
+    }
+    if (squared) {
+      h = T(2) * g1 * g1 + T(2) * d * h1;
+      g = T(2) * d * g1;
+    } else {
+      g = g1;
+      h = h1;
+    }
+    if (!(d > T(0))) g = h = T(0);
+  }
+
+  double example(index_t e) const {
+    double sums[3];
+    norms(e, sums);
+    const T d_ap = norm_from_sum(sums[0]), d_an = norm_from_sum(sums[1]), d_pn = norm_from_sum(sums[2]);
+    const bool swapped = swap && d_pn < d_an;
+    const T d_neg = swapped ? d_pn : d_an;
+    const T dist_pos = squared ? d_ap * d_ap : d_ap, dist_neg = squared ? d_neg * d_neg : d_neg;
+    const T hinge = dist_pos - dist_neg + margin;
+    const T loss = hinge > T(0) ? hinge : (hinge == hinge ? T(0) : hinge);  // NaN propagates
+    const T we = (M & kWeighted) ? w[e] : T(1);
+    if constexpr ((M & kValue) != 0) value[e] = we * loss;
+    if constexpr ((M & (kGrad | kHess)) != 0) {
+      const T ws = hinge > T(0) ? we * scale : T(0);
+      const T* x = a + e * dim;
+      const T* y = pos + e * dim;
+      const T* z = neg + e * dim;
+      const index_t off = e * dim;
+#pragma omp simd
+      for (index_t k = 0; k < dim; ++k) {
+        T g_ap, h_ap, g_ng, h_ng;
+        derivs(x[k] - y[k] + eps, d_ap, g_ap, h_ap);
+        // the negative distance: anchor-negative, or positive-negative when swapped
+        derivs(swapped ? y[k] - z[k] + eps : x[k] - z[k] + eps, d_neg, g_ng, h_ng);
+        const T ga = swapped ? g_ap : g_ap - g_ng;
+        const T gp = swapped ? -g_ap - g_ng : -g_ap;
+        const T gn = g_ng;
+        const T ha = swapped ? h_ap : h_ap - h_ng;
+        const T hp = swapped ? h_ap - h_ng : h_ap;
+        const T hn = -h_ng;
+        if constexpr ((M & kGrad) != 0) {
+          grad[0][off + k] = ga * ws;
+          grad[1][off + k] = gp * ws;
+          grad[2][off + k] = gn * ws;
+        }
+        if constexpr ((M & kHess) != 0) {
+          hess[0][off + k] = ha * ws;
+          hess[1][off + k] = hp * ws;
+          hess[2][off + k] = hn * ws;
+        }
+      }
+    }
+    return static_cast<double>(we * loss);
+  }
+};
+
+template <NormKind K, class T, unsigned M>
+double triplet_run(const TripletCall& c) {
+  const Triplets<K, M, T> t{static_cast<const T*>(c.anchor),
+                            static_cast<const T*>(c.positive),
+                            static_cast<const T*>(c.negative),
+                            static_cast<const T*>(c.w),
+                            c.dim,
+                            static_cast<T*>(c.value),
+                            {static_cast<T*>(c.grad[0]), static_cast<T*>(c.grad[1]), static_cast<T*>(c.grad[2])},
+                            {static_cast<T*>(c.hess[0]), static_cast<T*>(c.hess[1]), static_cast<T*>(c.hess[2])},
+                            static_cast<T>(c.scale),
+                            static_cast<T>(c.margin),
+                            static_cast<T>(c.norm_p),
+                            static_cast<T>(c.eps),
+                            c.squared,
+                            c.swap};
+  const int threads = c.examples * c.dim >= c.parallel_threshold[kCheap] ? c.threads : 1;
+  const index_t per_block = c.dim > 0 && kBlock / c.dim > 0 ? kBlock / c.dim : 1;
+  return blocked_sum(c.examples, threads, [&](index_t start, index_t len) {
+    double sum = 0.0;
+    for (index_t e = start; e < start + len; ++e) sum += t.example(e);
+    return sum;
+  }, per_block);
+}
+
+template <class T, unsigned M>
+double triplet(const TripletCall& c) {
+  if (c.norm_p == 2.0) return triplet_run<kNorm2, T, M>(c);
+  if (c.norm_p == 1.0) return triplet_run<kNorm1, T, M>(c);
+  return triplet_run<kNormP, T, M>(c);
+}
+
+template <class T, unsigned... Modes>
+void fill_triplet_modes(TripletFn* fn) {
+  ((fn[Modes] = &triplet<T, Modes>, fn[Modes | kWeighted] = &triplet<T, Modes | kWeighted>), ...);
+}
+
+inline void fill_triplet(TripletKernels& k) {
+  fill_triplet_modes<float, kSum, kValue, kGrad, kSum | kGrad, kValue | kGrad, kGrad | kHess>(k.fn[kF32]);
+  fill_triplet_modes<double, kSum, kValue, kGrad, kSum | kGrad, kValue | kGrad, kGrad | kHess>(k.fn[kF64]);
+}
+
+}  // namespace FASTLOSS_ISA
+}  // namespace fastloss
