@@ -21,9 +21,17 @@ EXAMPLES = [
     ("cauchy (sum)", "y=6.3, ŷ=6.1", lambda: fl.cauchy([6.3], [6.1], reduction="sum"), "—",
      "the seed gives no figure"),
     ("BCE", "y=1, ŷ=0.8", lambda: fl.binary_cross_entropy([1.0], [0.8]), "0.223", ""),
+    ("CCE", "y=[1,0,0], ŷ=[0.7,0.2,0.1]", lambda: fl.categorical_cross_entropy([1, 0, 0], [0.7, 0.2, 0.1]),
+     "0.357", ""),
+    ("sparse CCE", "y=0, ŷ=[0.7,0.2,0.1]", lambda: fl.sparse_categorical_cross_entropy(0, [0.7, 0.2, 0.1]),
+     "0.357", ""),
+    ("KL", "P=[0.4,0.6], Q=[0.5,0.5]", lambda: fl.kl_divergence([0.4, 0.6], [0.5, 0.5]), "0.018",
+     "erratum: the seed's 0.018 is wrong; Keras, optax and PyTorch agree on 0.0201356"),
     ("GAN D", "D(x)=0.9, D(G(z))=0.1", lambda: fl.gan_discriminator_loss([0.9], [0.1]), "0.105", ""),
     ("focal", "p_t=0.9, α=0.25, γ=2", lambda: fl.focal_loss([1.0], [0.9], alpha=0.25, gamma=2.0), "0.001",
      "erratum: the seed's 0.001 is the value without α (0.00105)"),
+    ("triplet", "d(a,p)=0.5, d(a,n)=1.0, margin 0.2", lambda: fl.triplet_margin([0.5], [1.0], margin=0.2), "0",
+     ""),
 ]
 
 

@@ -85,11 +85,14 @@ struct Rows {
   template <bool Store>
   FASTLOSS_INLINE void chunk(const T* z, const T* yv, const T* cwv, T* g, index_t c0, T m, std::int64_t lab,
                              int valid, double (*acc)[kLanes]) const {
+    // the label's lane in this chunk (-1 if elsewhere): an int compare, which
+    // vectorizes where a 64-bit class index compare does not
+    const int lab_lane = V::sparse && lab >= c0 && lab < c0 + kLanes ? static_cast<int>(lab - c0) : -1;
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
       const bool on = j < valid;
       const T zc = z[j];
-      const T t = target(c0 + j, V::sparse ? T(0) : yv[j], lab);
+      const T t = V::sparse ? (j == lab_lane ? keep : T(0)) + add : yv[j] * keep + add;
       const T a = cwv[j] * t;
       acc[2][j] += on ? static_cast<double>(a) : 0.0;
       if constexpr (V::logits) {
@@ -284,8 +287,29 @@ struct Rows {
       m[j] = -std::numeric_limits<T>::infinity();
       rest[j] = ties[j] = a_sum[j] = dist[j] = sy[j] = T(0);
     }
-    auto y_at = [&](index_t c, int j) { return V::sparse ? T(0) : y[base + c * cstride + at[j] * estride]; };
-    auto z_at = [&](index_t c, int j) { return p[base + c * cstride + at[j] * estride]; };
+    // Full chunks index arithmetically (contiguous or strided loads); only the last,
+    // partial chunk goes through the clamped offsets in at[].
+    auto pos = [&](index_t c, int j) { return base + c * cstride + (Full ? i0 + j : at[j]) * estride; };
+    // Rows as lanes: the kLanes rows (fewer than kLanes classes each, one contiguous
+    // stretch of memory) are transposed into class-major tiles first, so that the
+    // class loops below load contiguous lanes instead of gathering with stride C.
+    alignas(64) T z_tile[RowLanes ? kLanes * kLanes : 1], y_tile[RowLanes && !V::sparse ? kLanes * kLanes : 1];
+    if constexpr (RowLanes) {
+      for (int j = 0; j < kLanes; ++j)
+        for (index_t c = 0; c < C; ++c) {
+          z_tile[c * kLanes + j] = p[pos(c, j)];
+          if constexpr (!V::sparse) y_tile[c * kLanes + j] = y[pos(c, j)];
+        }
+    }
+    auto y_at = [&](index_t c, int j) {
+      if constexpr (V::sparse) return T(0);
+      else if constexpr (RowLanes) return y_tile[c * kLanes + j];
+      else return y[pos(c, j)];
+    };
+    auto z_at = [&](index_t c, int j) {
+      if constexpr (RowLanes) return z_tile[c * kLanes + j];
+      else return p[pos(c, j)];
+    };
     int bad = 0;
     if constexpr (V::logits) {
       for (index_t c = 0; c < C; ++c) {
@@ -293,9 +317,10 @@ struct Rows {
         for (int j = 0; j < kLanes; ++j) m[j] = z_at(c, j) > m[j] ? z_at(c, j) : m[j];
       }
     }
+    alignas(64) int bad_lane[kLanes] = {};  // per lane, not an `omp simd` reduction (which GCC may not vectorize)
     for (index_t c = 0; c < C; ++c) {
       const T cwc = cw[c];
-#pragma omp simd reduction(| : bad)
+#pragma omp simd
       for (int j = 0; j < kLanes; ++j) {
         const T zc = z_at(c, j), yc = y_at(c, j);
         const T t = V::sparse ? ((c == lab[j] ? keep : T(0)) + add) : yc * keep + add;
@@ -309,7 +334,7 @@ struct Rows {
             ties[j] += zc == m[j] ? T(1) : T(0);
             dist[j] += a == T(0) ? T(0) : a * (m[j] - zc);
           } else {
-            bad |= zc < T(0);
+            bad_lane[j] |= zc < T(0);
             const T log_q = math::log(math::clamp(zc, eps, T(1)));  // outside the conditional: vectorized
             if constexpr (V::kl) {
               const T log_t = math::log(t);
@@ -318,10 +343,11 @@ struct Rows {
               dist[j] += a == T(0) ? T(0) : -a * log_q;
             }
           }
-          if constexpr (V::kl) bad |= t < T(0);
+          if constexpr (V::kl) bad_lane[j] |= t < T(0);
         }
       }
     }
+    for (int j = 0; j < kLanes; ++j) bad |= bad_lane[j];
     *invalid |= bad;
     alignas(64) T loss[kLanes], logs[kLanes];
 #pragma omp simd
@@ -373,8 +399,8 @@ struct Rows {
           }
         }
         for (int j = 0; j < (Full ? kLanes : valid); ++j) {
-          if constexpr ((M & kGrad) != 0) grad[base + c * cstride + at[j] * estride] = gv[j];
-          if constexpr ((M & kHess) != 0) hess[base + c * cstride + at[j] * estride] = hv[j];
+          if constexpr ((M & kGrad) != 0) grad[pos(c, j)] = gv[j];
+          if constexpr ((M & kHess) != 0) hess[pos(c, j)] = hv[j];
         }
       }
     }
