@@ -10,10 +10,11 @@ from fastloss._samples import typical_inputs
 _cache: dict = {}
 
 
-def sample(loss, n: int, dtype) -> tuple:
-    """The positional inputs of ``loss`` with n elements each (cached: the last set)."""
-    key = (loss.name, n, np.dtype(dtype).name)
+def sample(loss, n: int, dtype, classes: int = 10) -> tuple:
+    """The positional inputs of ``loss`` with about n elements (n // classes
+    examples for losses with a class or embedding axis); cached: the last set."""
+    key = (loss.name, n, np.dtype(dtype).name, classes)
     if key not in _cache:
         _cache.clear()
-        _cache[key] = typical_inputs(loss, n, dtype, seed=n)
+        _cache[key] = typical_inputs(loss, n, dtype, seed=n, classes=classes)
     return _cache[key]

@@ -20,10 +20,12 @@ def load(path: str) -> dict[tuple[str, str, str, int], dict[str, float]]:
         data = json.load(f)
     groups: dict = defaultdict(dict)
     for b in data["benchmarks"]:
-        m = re.match(r"(\w+) (\w+) (\w+) n=(\S+)", b["group"] or "")
+        m = re.match(r"(\w+) (\w+) (\w+) n=(\S+)(?: C=(\d+))?$", b["group"] or "")
         if not m:
             continue
         loss, entry, dtype, n = m.group(1), m.group(2), m.group(3), int(float(m.group(4)))
+        if m.group(5):
+            loss = f"{loss} (C={m.group(5)})"
         name = b["name"]
         impl = ("probe" if name.startswith("test_bandwidth_probe") else
                 "fastloss_out" if "fastloss_out" in name else

@@ -115,6 +115,16 @@ class Outputs {
   int count_ = 0;
 };
 
+// Runs a kernel call; from kBlock elements on without the GIL. Safe because the
+// kernel only touches raw pointers into arrays that the caller's arguments keep
+// alive (and never Python objects); below kBlock, releasing costs more than it gives.
+template <class Kernel>
+auto run_kernel(index_t elements, const Kernel& kernel) {
+  if (elements < kBlock) return kernel();
+  py::gil_scoped_release release;
+  return kernel();
+}
+
 // Scalar broadcasting: a buffer of min(n, kBlock) copies of a one-element operand,
 // which every block then reads (see ElementwiseCall::*_advances).
 class Repeated {

@@ -70,15 +70,7 @@ double run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mode, p
   c.parallel_threshold = parallel_threshold();
   bool invalid = false;
   c.invalid = &invalid;
-  double sum;
-  if (n < kBlock) {
-    sum = fn(c);
-  } else {
-    // Everything the kernel reads is now in raw pointers into arrays that the
-    // caller's arguments keep alive, so other Python threads may run meanwhile.
-    py::gil_scoped_release release;
-    sum = fn(c);
-  }
+  const auto sum = run_kernel(n, [&] { return fn(c); });
   outputs.finish();
   if (invalid) throw DomainError("an input is outside the loss's domain");
   return sum;

@@ -64,13 +64,7 @@ double run_triplet(unsigned mode, py::handle a_h, py::handle p_h, py::handle n_h
   c.swap = swap;
   c.threads = max_threads();
   c.parallel_threshold = parallel_threshold();
-  double sum;
-  if (n < kBlock) {
-    sum = fn(c);
-  } else {
-    py::gil_scoped_release release;  // the arrays are kept alive by the caller's arguments
-    sum = fn(c);
-  }
+  const auto sum = run_kernel(n, [&] { return fn(c); });
   outputs.finish();
   return sum;
 }

@@ -106,13 +106,7 @@ py::tuple run_rowwise(RowwiseKernels KernelTable::*member, bool sparse, unsigned
   c.parallel_threshold = parallel_threshold();
   bool invalid = false;
   c.invalid = &invalid;
-  RowwiseResult r;
-  if (n < kBlock) {
-    r = fn(c);
-  } else {
-    py::gil_scoped_release release;  // all arrays are kept alive by the caller's arguments
-    r = fn(c);
-  }
+  const auto r = run_kernel(n, [&] { return fn(c); });
   outputs.finish();
   if (invalid) throw DomainError("an input is outside the loss's domain");
   return py::make_tuple(r.loss, r.denominator);

@@ -49,13 +49,7 @@ void register_runtime(py::module_& m) {
     const int dtype = w.dtype;
     const WeightCall c{w.data, w.size, max_threads(), parallel_threshold()};
     const WeightFn fn = kernel_table().weight_sum[dtype];
-    WeightSummary s;
-    if (c.n < kBlock) {
-      s = fn(c);
-    } else {
-      py::gil_scoped_release release;  // w is kept alive by the caller's argument
-      s = fn(c);
-    }
+    const WeightSummary s = run_kernel(c.n, [&] { return fn(c); });
     return py::make_tuple(s.sum, s.first_bad);
   });
 }

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _canonical as c
 from . import _core
-from ._loss import GRAD, GRAD_HESS, VALUE, VALUE_AND_GRAD, Loss
+from ._loss import GRAD, GRAD_HESS, VALUE, VALUE_AND_GRAD, TrueVsPredLoss
 
 ndarray = np.ndarray
 contiguous = np.ascontiguousarray
@@ -36,31 +36,8 @@ def fixed_kernel(name: str):
     return lambda **values: Kernel(fn, tuple(values.values()))
 
 
-class ElementwiseLoss(Loss):
+class ElementwiseLoss(TrueVsPredLoss):
     """A loss computed element by element by one of the elementwise kernels."""
-
-    def __call__(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
-                 out: Any = None, **params: Any) -> Any:
-        return self._run(VALUE, y_true, y_pred, reduction, sample_weight, out, params)
-
-    def grad(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
-             out: Any = None, **params: Any) -> np.ndarray:
-        """d(reduced loss)/d(y_pred), with the shape of ``y_pred`` (summed over
-        the axes along which ``y_pred`` was broadcast); with ``reduction="none"``
-        each element's own derivative, of the broadcast shape. ``out=`` receives it."""
-        return self._run(GRAD, y_true, y_pred, reduction, sample_weight, out, params)
-
-    def value_and_grad(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
-                       out: Any = None, **params: Any) -> tuple[Any, np.ndarray]:
-        """``(value, grad)`` computed in one pass; ``out=`` receives the gradient."""
-        return self._run(VALUE_AND_GRAD, y_true, y_pred, reduction, sample_weight, out, params)
-
-    def grad_hess(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
-                  out: Any = None, **params: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(grad, hess)``: the gradient and the diagonal of the Hessian with
-        respect to ``y_pred`` in one pass, each shaped as ``grad``'s result;
-        ``out=`` takes a pair of arrays."""
-        return self._run(GRAD_HESS, y_true, y_pred, reduction, sample_weight, out, params)
 
     def _run(self, entry: int, y_true: Any, y_pred: Any, reduction: Any, sample_weight: Any, out: Any,
              params: dict[str, Any]) -> Any:

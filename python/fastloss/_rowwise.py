@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _canonical as c
 from . import _core
-from ._loss import GRAD, GRAD_HESS, VALUE, VALUE_AND_GRAD, Loss
+from ._loss import GRAD, GRAD_HESS, VALUE, VALUE_AND_GRAD, TrueVsPredLoss
 
 SUM, VALUE_OUT, GRAD_OUT, HESS_OUT, WEIGHTED, DENOMINATOR = (
     _core.MODE_SUM, _core.MODE_VALUE, _core.MODE_GRAD, _core.MODE_HESS, _core.MODE_WEIGHTED,
@@ -76,29 +76,8 @@ def check_non_negative(names: tuple[str, ...], arrays: dict[str, np.ndarray]) ->
                              + (" (pass from_logits=True for logits)" if name == "y_pred" else ""))
 
 
-class RowwiseLoss(Loss):
+class RowwiseLoss(TrueVsPredLoss):
     """A loss over a class axis, computed by one of the row-wise kernels."""
-
-    def __call__(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
-                 out: Any = None, **params: Any) -> Any:
-        return self._run(VALUE, y_true, y_pred, reduction, sample_weight, out, params)
-
-    def grad(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
-             out: Any = None, **params: Any) -> np.ndarray:
-        """d(reduced loss)/d(y_pred), with ``y_pred``'s shape (every class's
-        logit or probability); ``out=`` receives it."""
-        return self._run(GRAD, y_true, y_pred, reduction, sample_weight, out, params)
-
-    def value_and_grad(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
-                       out: Any = None, **params: Any) -> tuple[Any, np.ndarray]:
-        """``(value, grad)`` in one pass; ``out=`` receives the gradient."""
-        return self._run(VALUE_AND_GRAD, y_true, y_pred, reduction, sample_weight, out, params)
-
-    def grad_hess(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
-                  out: Any = None, **params: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(grad, hess)``: the gradient and the Hessian diagonal with respect to
-        every entry of ``y_pred``, in one pass; ``out=`` takes a pair."""
-        return self._run(GRAD_HESS, y_true, y_pred, reduction, sample_weight, out, params)
 
     def _run(self, entry: int, y_true: Any, y_pred: Any, reduction: Any, sample_weight: Any, out: Any,
              params: dict[str, Any]) -> Any:
