@@ -48,10 +48,24 @@ struct Triplets {
   }
 
   // sums of |v|^p of the three differences over the dim, in explicit float64 lanes
+  // (a plain loop for fewer than kLanes components, where zeroing and folding the
+  // lanes of every example would cost more than the sums)
   void norms(index_t e, double* sums) const {
     const T* x = a + e * dim;
     const T* y = pos + e * dim;
     const T* z = neg + e * dim;
+    if (dim < kLanes) {
+      double s0 = 0.0, s1 = 0.0, s2 = 0.0;
+      for (index_t k = 0; k < dim; ++k) {
+        s0 += static_cast<double>(abs_pow<K>(x[k] - y[k] + eps, p));
+        s1 += static_cast<double>(abs_pow<K>(x[k] - z[k] + eps, p));
+        s2 += static_cast<double>(abs_pow<K>(y[k] - z[k] + eps, p));
+      }
+      sums[0] = s0;
+      sums[1] = s1;
+      sums[2] = s2;
+      return;
+    }
     alignas(64) double acc[3][kLanes] = {};
     index_t k0 = 0;
     auto chunk = [&](const T* xa, const T* ya, const T* za, int valid) {

@@ -104,9 +104,10 @@ struct Rows {
       } else if constexpr (V::kl) {
         // KL term by term, t (log t - log q): summing the cross-entropy and the
         // entropy apart would cancel all the digits of a small divergence.
-        const T log_q = math::log(math::clamp(zc, eps, T(1)));
-        const T log_t = math::log(t);
-        acc[3][j] += on && t > T(0) ? static_cast<double>(t * (log_t - log_q)) : 0.0;
+        // one log, of t / q, in float64: a float32 quotient would round away a small divergence
+        const double log_ratio =
+            math::log(static_cast<double>(t) / static_cast<double>(math::clamp(zc, eps, T(1))));
+        acc[3][j] += on && t > T(0) ? static_cast<double>(t) * log_ratio : 0.0;
         acc[5][j] += on && zc < T(0) ? 1.0 : 0.0;
       } else {
         // (transcendentals outside the conditionals: a call under a condition is not vectorized)
@@ -335,11 +336,12 @@ struct Rows {
             dist[j] += a == T(0) ? T(0) : a * (m[j] - zc);
           } else {
             bad_lane[j] |= zc < T(0);
-            const T log_q = math::log(math::clamp(zc, eps, T(1)));  // outside the conditional: vectorized
             if constexpr (V::kl) {
-              const T log_t = math::log(t);
-              dist[j] += t > T(0) ? t * (log_t - log_q) : T(0);  // term by term, as in chunk()
+              const double log_ratio =  // term by term and in float64, as in chunk()
+                  math::log(static_cast<double>(t) / static_cast<double>(math::clamp(zc, eps, T(1))));
+              dist[j] += t > T(0) ? static_cast<T>(static_cast<double>(t) * log_ratio) : T(0);
             } else {
+              const T log_q = math::log(math::clamp(zc, eps, T(1)));  // outside the conditional: vectorized
               dist[j] += a == T(0) ? T(0) : -a * log_q;
             }
           }
