@@ -169,6 +169,17 @@ def target(out: np.ndarray | None, shape: tuple[int, ...], full_shape: tuple[int
     return np.empty(full_shape, dtype)
 
 
+def grad_hess_targets(out: Any, shape: tuple[int, ...], full_shape: tuple[int, ...], rdt: np.dtype,
+                      cdt: np.dtype) -> tuple:
+    """(grad out, hess out, grad target, hess target) for grad_hess: ``out`` is
+    None or a pair, both checked before anything is written."""
+    g_out, h_out = (None, None) if out is None else out_pair(out)
+    if out is not None:
+        check_out(g_out, shape, rdt, "out[0]")
+        check_out(h_out, shape, rdt, "out[1]")
+    return g_out, h_out, target(g_out, shape, full_shape, cdt), target(h_out, shape, full_shape, cdt)
+
+
 def finish(result: np.ndarray, out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``result`` summed down to ``shape`` (the gradient of a reduced loss with
     respect to a broadcast input), in the result dtype, in ``out`` if given."""

@@ -90,12 +90,7 @@ class ElementwiseLoss(TrueVsPredLoss):
             # reduction="none" it is each element's own derivative, of the broadcast shape.
             gshape = shape if reduction == "none" else p.shape
             if entry == GRAD_HESS:
-                g_out, h_out = (None, None) if out is None else c.out_pair(out)
-                if out is not None:
-                    c.check_out(g_out, gshape, rdt, "out[0]")
-                    c.check_out(h_out, gshape, rdt, "out[1]")
-                grad = c.target(g_out, gshape, shape, cdt)
-                hess = c.target(h_out, gshape, shape, cdt)
+                g_out, h_out, grad, hess = c.grad_hess_targets(out, gshape, shape, rdt, cdt)
                 kernel(mode | GRAD_OUT | HESS_OUT, yc, pc, aux, w, None, grad, hess, scale, prm)
                 return c.finish(grad, g_out, gshape, rdt), c.finish(hess, h_out, gshape, rdt)
 

@@ -164,12 +164,7 @@ class RowwiseLoss(TrueVsPredLoss):
                                                scale, *args)
                 return c.reduced(total, reduction, kernel_denominator, rdt)
             if entry == GRAD_HESS:
-                g_out, h_out = (None, None) if out is None else c.out_pair(out)
-                if out is not None:
-                    c.check_out(g_out, gshape, rdt, "out[0]")
-                    c.check_out(h_out, gshape, rdt, "out[1]")
-                grad = c.target(g_out, gshape, shape, cdt)
-                hess = c.target(h_out, gshape, shape, cdt)
+                g_out, h_out, grad, hess = c.grad_hess_targets(out, gshape, shape, rdt, cdt)
                 fn(mode | GRAD_OUT | HESS_OUT, targets, pc, w, class_weight, None, grad, hess, *dims, scale, *args)
                 return c.finish(grad, g_out, gshape, rdt), c.finish(hess, h_out, gshape, rdt)
             if out is not None:
