@@ -2,6 +2,7 @@
 // CMakeLists.txt): instantiates every kernel and fills that ISA's table.
 #include <atomic>
 
+#include "fastloss/custom.hpp"
 #include "fastloss/elementwise.hpp"
 #include "fastloss/embedding.hpp"
 #include "fastloss/binary.hpp"
@@ -68,6 +69,7 @@ void fill_kernel_table(KernelTable& t) {
   FASTLOSS_ROWWISE_LOSSES(FASTLOSS_X)
 #undef FASTLOSS_X
   fill_triplet(t.triplet_loss);
+  fill_custom(t.custom);
 }
 
 }  // namespace FASTLOSS_ISA

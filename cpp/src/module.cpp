@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   fastloss::register_elementwise(m);
   fastloss::register_rowwise(m);
   fastloss::register_embedding(m);
+  fastloss::register_custom(m);
 }

@@ -7,4 +7,5 @@ void register_elementwise(py::module_& m);
 void register_runtime(py::module_& m);
 void register_rowwise(py::module_& m);
 void register_embedding(py::module_& m);
+void register_custom(py::module_& m);
 }  // namespace fastloss

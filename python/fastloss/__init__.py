@@ -17,6 +17,7 @@ except ImportError as e:  # pragma: no cover - only on a broken install
     ) from e
 
 from . import reference
+from ._custom import custom
 from ._loss import Loss
 from ._losses import (
     binary_cross_entropy,
@@ -43,6 +44,7 @@ __all__ = [
     "binary_cross_entropy",
     "categorical_cross_entropy",
     "cauchy",
+    "custom",
     "focal_loss",
     "gan_discriminator_loss",
     "gan_generator_loss",

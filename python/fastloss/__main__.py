@@ -20,6 +20,8 @@ EXAMPLES = [
     ("huber δ=1", "y=6.3, ŷ=6.1", lambda: fl.huber([6.3], [6.1], delta=1.0), "0.02", ""),
     ("cauchy (sum)", "y=6.3, ŷ=6.1", lambda: fl.cauchy([6.3], [6.1], reduction="sum"), "—",
      "the seed gives no figure"),
+    ("custom (sum)", "y=6.3, ŷ=6.1", lambda: fl.custom("log1p((y - p)**2)")([6.3], [6.1], reduction="sum"), "—",
+     "fl.custom(\"log1p((y - p)**2)\"): the seed's custom loss from its formula"),
     ("BCE", "y=1, ŷ=0.8", lambda: fl.binary_cross_entropy([1.0], [0.8]), "0.223", ""),
     ("CCE", "y=[1,0,0], ŷ=[0.7,0.2,0.1]", lambda: fl.categorical_cross_entropy([1, 0, 0], [0.7, 0.2, 0.1]),
      "0.357", ""),

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "config.hpp"
+#include "custom_program.hpp"
 #include "losses.hpp"
 
 namespace fastloss {
@@ -123,6 +124,13 @@ struct TripletKernels {
   TripletFn fn[2][kModes];
 };
 
+// Custom losses (fastloss.custom): the elementwise call, and the program that
+// computes loss, gradient and Hessian per element instead of a functor.
+using CustomFn = double (*)(const ElementwiseCall&, const CustomProgram&);
+struct CustomKernels {
+  CustomFn fn[2][kModes];
+};
+
 struct KernelTable {
   const char* isa;
   WeightFn weight_sum[2];
@@ -134,6 +142,7 @@ struct KernelTable {
   FASTLOSS_ROWWISE_LOSSES(FASTLOSS_X)
 #undef FASTLOSS_X
   TripletKernels triplet_loss;
+  CustomKernels custom;
 };
 
 }  // namespace fastloss

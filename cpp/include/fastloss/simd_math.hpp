@@ -29,6 +29,10 @@ double expm1(double) noexcept;
 #pragma omp declare simd notinbranch
 float expm1f(float) noexcept;
 #pragma omp declare simd notinbranch
+double tanh(double) noexcept;
+#pragma omp declare simd notinbranch
+float tanhf(float) noexcept;
+#pragma omp declare simd notinbranch
 double pow(double, double) noexcept;
 #pragma omp declare simd notinbranch
 float powf(float, float) noexcept;
@@ -45,6 +49,10 @@ FASTLOSS_INLINE double log1p(double x) { return ::log1p(x); }
 FASTLOSS_INLINE float log1p(float x) { return ::log1pf(x); }
 FASTLOSS_INLINE double expm1(double x) { return ::expm1(x); }
 FASTLOSS_INLINE float expm1(float x) { return ::expm1f(x); }
+FASTLOSS_INLINE double tanh(double x) { return ::tanh(x); }
+FASTLOSS_INLINE float tanh(float x) { return ::tanhf(x); }
+FASTLOSS_INLINE double sqrt(double x) { return __builtin_sqrt(x); }
+FASTLOSS_INLINE float sqrt(float x) { return __builtin_sqrtf(x); }
 FASTLOSS_INLINE double pow(double x, double y) { return ::pow(x, y); }
 FASTLOSS_INLINE float pow(float x, float y) { return ::powf(x, y); }
 
