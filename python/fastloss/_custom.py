@@ -147,7 +147,7 @@ def custom(expression: str, *, params: dict[str, float] | None = None, name: str
     ``minimum``/``maximum`` and ``where`` are taken piecewise (the gradient of
     ``abs(u)`` is ``sign(u) u'``, 0 at 0, as ``fastloss.mae``).
 
-    The program runs in compiled code over chunks of 256 elements, one SIMD
+    The program runs in compiled code over chunks of 128 elements, one SIMD
     loop per operation (vector log/exp from glibc's libmvec), fused with the
     reduction: no temporary of the input's size. Compiled expressions are
     cached, so calling ``custom`` again with the same expression is free.

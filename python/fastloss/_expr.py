@@ -190,7 +190,7 @@ class Builder:
             if simpler is not None:
                 return simpler
         order = sorted(terms, key=lambda t: t.serial)
-        if c == 0.0 and terms[order[0]] != 1.0:
+        if c == 0.0 and len(order) >= 2 and terms[order[0]] != 1.0:
             # k * S with S's first coefficient 1 (when that is exact), so that -2y + 2p
             # is -2 (y - p): the same S, and the same node, wherever it appears.
             k = terms[order[0]]

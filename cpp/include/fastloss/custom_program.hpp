@@ -71,7 +71,10 @@ constexpr int kCustomMaxSlots = 512;
 constexpr int kCustomMaxInstructions = 4096;
 // Elements per chunk: a slot is one chunk, so a program's working set stays in
 // L1/L2 while the program runs over it. A multiple of kLanes.
-constexpr index_t kCustomChunk = 256;
+#ifndef FASTLOSS_CUSTOM_CHUNK
+#define FASTLOSS_CUSTOM_CHUNK 128
+#endif
+constexpr index_t kCustomChunk = FASTLOSS_CUSTOM_CHUNK;
 
 // A program validated by the binding: every operand a slot that was written (or
 // is an input or constant) before it is read, dst always a register.
