@@ -466,3 +466,67 @@ def test_core_rejects_invalid_programs():
         kernel(_core.MODE_SUM, y, p, None, None, None, None, None, 1.0, (2.0,))  # no parameters
     with pytest.raises(ValueError):
         kernel(_core.MODE_SUM, y, np.ones(3), None, None, None, None, None, 1.0, ())  # 2 vs 3 elements
+
+
+# --------------------------------------------------------------------------- review findings (regressions)
+
+def test_constants_folding_to_inf_or_nan_compile():
+    # NumPy semantics (hand calculation): p/0 = inf*p; log(0) = -inf; 0**p = 0 for p > 0
+    p = np.array([-1.0, 0.5, 2.0])
+    y = np.zeros(3)
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(fl.custom("p/0")(y, p, reduction="none"), p / 0.0)
+        np.testing.assert_array_equal(fl.custom("p + log(0)")(y, p, reduction="none"), p + np.log(0.0))
+        np.testing.assert_array_equal(fl.custom("sqrt(-1)*p")(y, p, reduction="none"), np.sqrt(-1.0) * p)
+    np.testing.assert_array_equal(fl.custom("0**p")(y[1:], p[1:], reduction="none"), [0.0, 0.0])
+    assert "inf" in fl.custom("p/0").forms["value"]
+
+
+def test_forms_parse_back_to_the_same_loss():
+    y = np.array([0.0, 1.0, 2.0, 3.0])
+    p = np.array([1.0, 1.0, 0.0, 5.0])
+    for text in ["(p < y) < 1", "(p < y) == (y < p)", "where((p <= y) != 0, p, -y)", "-(y - p)**2 / (1 + p**2)"]:
+        loss = fl.custom(text)
+        again = fl.custom(loss.forms["value"])
+        np.testing.assert_array_equal(again(y, p, reduction="none"), loss(y, p, reduction="none"))
+
+
+def test_cache_tells_minus_zero_from_zero():
+    a = fl.custom("p + 1/c", params={"c": 0.0})
+    b = fl.custom("p + 1/c", params={"c": -0.0})
+    assert a is not b
+    assert a([0.0], [0.0]) == np.inf and b([0.0], [0.0]) == -np.inf  # 1/0.0 and 1/-0.0
+    with pytest.raises(TypeError):
+        a.forms["value"] = "p"  # shared through the cache: read-only
+
+
+@pytest.mark.parametrize("name", ["self", "y_true", "y_pred", "out", "reduction", "sample_weight", "where"])
+def test_entry_point_argument_names_are_reserved(name):
+    with pytest.raises(ValueError, match="reserved"):
+        fl.custom("p", params={name: 1.0})
+
+
+def test_nesting_limit_counts_each_parenthesis_once():
+    assert fl.custom("(" * 45 + "p" + ")" * 45)([0.0], [2.0]) == 2.0
+    assert fl.custom("exp(" * 20 + "p" + ")" * 20) is not None
+    with pytest.raises(ValueError, match="nested deeper"):
+        fl.custom("(" * 51 + "p" + ")" * 51)
+
+
+def test_unicode_digits_and_spaces_rejected():
+    for text in ["p + \u0663", "p\u00a0+ y", "\uff11 * p"]:
+        with pytest.raises(ValueError, match="unexpected character"):
+            fl.custom(text)
+
+
+@pytest.mark.parametrize("text", ["1/(1+" * 16 + "p" + ")" * 16, "*".join(f"(p+{i})" for i in range(1, 40)),
+                                  "1/(1+" * 24 + "p" + ")" * 24])
+def test_explosive_derivatives_refused_or_compiled_quickly(text):
+    start = time.perf_counter()
+    try:
+        loss = fl.custom(text)
+    except ValueError as e:
+        assert "too large" in str(e)
+    else:
+        assert np.isfinite(loss.grad_hess([0.0], [0.5])[1]).all()
+    assert time.perf_counter() - start < 3.0

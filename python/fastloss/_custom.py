@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import types
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,9 @@ from .reference import _reduce
 
 # The output sets the entry points need: bits 1 value, 2 gradient, 4 Hessian.
 _VARIANTS = (1, 2, 3, 6)
-_RESERVED = frozenset(_expr.VARIABLES) | frozenset(_expr.FUNCTIONS) | {"reduction", "sample_weight", "out"}
+# Names a parameter cannot have: the variables, the functions, and the entry points' own arguments.
+_RESERVED = frozenset(_expr.VARIABLES) | frozenset(_expr.FUNCTIONS) | {
+    "self", "y_true", "y_pred", "reduction", "sample_weight", "out"}
 
 
 def _finite(name: str, value: Any) -> float:
@@ -44,6 +47,11 @@ class _Compiled:
         for bits in _VARIANTS:
             roots = [node if bits >> i & 1 else None for i, node in enumerate(self.nodes)]
             program = _expr.Program(roots, params, _core.custom_ops)
+            code, n_slots = program.kernel_args[:2]
+            if n_slots > _core.custom_max_slots or len(code) > _core.custom_max_instructions:
+                raise ValueError(f"expression too large: its program needs {n_slots} slots and {len(code)} "
+                                 f"instructions (at most {_core.custom_max_slots} and "
+                                 f"{_core.custom_max_instructions})")
             transcendental = transcendental or program.transcendental
             variants[bits] = program.kernel_args
         self.kernel = _core.CustomKernel(variants, len(params), transcendental)
@@ -58,7 +66,7 @@ class CustomLoss(ElementwiseLoss):
     """A loss of ``(y_true, y_pred)`` defined by an expression (see ``fastloss.custom``)."""
 
     expression: str
-    forms: dict[str, str]
+    forms: types.MappingProxyType
 
     def __repr__(self) -> str:
         return f"<fastloss.custom {self.name!r}: {self.expression!r}>"
@@ -87,7 +95,8 @@ def _reference(compiled: _Compiled, defaults: dict[str, float]):
 
 
 @functools.lru_cache(maxsize=256)
-def _make(expression: str, params: tuple[tuple[str, float], ...], name: str) -> CustomLoss:
+def _make(expression: str, signed_params: tuple[tuple[str, float, float], ...], name: str) -> CustomLoss:
+    params = tuple((k, v) for k, v, _ in signed_params)
     names = tuple(k for k, _ in params)
     compiled = _compile(expression, names)
     defaults = dict(params)
@@ -107,7 +116,7 @@ def _make(expression: str, params: tuple[tuple[str, float], ...], name: str) -> 
                       doc.rstrip() + "\n" + _COMMON_ARGS,
                       lambda **values: Kernel(kernel, tuple(values.values())))
     loss.expression = expression
-    loss.forms = dict(f)
+    loss.forms = types.MappingProxyType(dict(f))  # read-only: the object is shared through the cache
     loss.domain = "real"
     return loss
 
@@ -145,7 +154,12 @@ def custom(expression: str, *, params: dict[str, float] | None = None, name: str
     ``log_sigmoid`` and ``sigmoid(-u)``. ``loss.forms`` shows the three
     formulas as compiled. Derivatives of ``abs``, ``sign``, comparisons,
     ``minimum``/``maximum`` and ``where`` are taken piecewise (the gradient of
-    ``abs(u)`` is ``sign(u) u'``, 0 at 0, as ``fastloss.mae``).
+    ``abs(u)`` is ``sign(u) u'``, 0 at 0, as ``fastloss.mae``). Simplification
+    is exact algebra on the real numbers where the expression is defined:
+    ``sqrt(p)**2`` becomes ``p``, ``p/p`` becomes 1 and ``0*u`` becomes 0, so
+    where the expression as written would be NaN (``p < 0``, ``p = 0``) the
+    compiled one (and ``.reference``) may be finite, as in computer algebra
+    systems. Constants fold as NumPy computes them (``p/0`` is ``inf*p``).
 
     The program runs in compiled code over chunks of 128 elements, one SIMD
     loop per operation (vector log/exp from glibc's libmvec), fused with the
@@ -174,9 +188,10 @@ def custom(expression: str, *, params: dict[str, float] | None = None, name: str
         if not isinstance(k, str) or not k.isidentifier() or k.startswith("_"):
             raise ValueError(f"parameter name {k!r} is not a name (letters, digits, _; no leading _)")
         if k in _RESERVED:
-            raise ValueError(f"parameter name {k!r} is reserved (y, p, the functions, reduction, sample_weight, "
-                             "out)")
-        items.append((k, _finite(k, v)))
+            raise ValueError(f"parameter name {k!r} is reserved (y, p, the functions, self, y_true, y_pred, "
+                             "reduction, sample_weight, out)")
+        v = _finite(k, v)
+        items.append((k, v, math.copysign(1.0, v)))  # the sign: -0.0 and 0.0 are different defaults
     if name is None:
         name = "custom"
     if not isinstance(name, str):

@@ -40,6 +40,7 @@ import numpy as np
 MAX_LENGTH = 2000  # characters of an expression
 MAX_DEPTH = 50  # nesting of parentheses, calls and operators
 MAX_NODES = 4000  # distinct subexpressions of an expression and its two derivatives
+MAX_WORK = 200_000  # node constructions (found or new), weighted by their operands
 MAX_INT_POWER = 4  # integer powers up to this are products; higher ones use pow
 MAX_EXPONENT = 1024  # larger constant exponents are refused (they only give 0, 1 or inf)
 VARIABLES = ("y", "p")
@@ -69,7 +70,7 @@ _TOKEN = re.compile(r"""
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
   | (?P<op>\*\*|<=|>=|==|!=|[-+*/(),<>])
-""", re.VERBOSE)
+""", re.VERBOSE | re.ASCII)
 
 
 def tokenize(text: str):
@@ -117,11 +118,15 @@ class Builder:
 
     def __init__(self, params: tuple[str, ...] = ()):
         self._table: dict[tuple, Node] = {}
+        self.work = 0  # steps taken, bounded by MAX_WORK so that no expression compiles forever
         self.params = params
         self.zero = self.const(0.0)
         self.one = self.const(1.0)
 
     def _node(self, op: str, args: tuple = (), value: Any = None) -> Node:
+        self.work += 1 + len(args)
+        if self.work > MAX_WORK:
+            raise ValueError(f"expression too large: simplifying its derivatives takes more than {MAX_WORK} steps")
         key = (op, tuple(a.serial for a in args), value)
         node = self._table.get(key)
         if node is None:
@@ -159,11 +164,12 @@ class Builder:
             if c == 0.0 and len(coefs) == 1 and x.args[0].op == "add":
                 k = coefs[0]
                 inner_c, inner_coefs = x.args[0].value
-                return k * inner_c, {t: k * v for t, v in zip(x.args[0].args, inner_coefs)}
+                return k * inner_c if inner_c != 0.0 else 0.0, {t: k * v for t, v in zip(x.args[0].args, inner_coefs)}
             return c, dict(zip(x.args, coefs))
         return 0.0, {x: 1.0}
 
     def _lincomb(self, c: float, terms: dict[Node, float]) -> Node:
+        self.work += len(terms)
         terms = {t: k for t, k in terms.items() if k != 0.0}
         if not terms:
             return self.const(c)
@@ -282,7 +288,8 @@ class Builder:
         if k == 1.0:
             return a
         c, terms = self._terms(a)
-        return self._lincomb(k * c, {t: k * v for t, v in terms.items()})
+        # an absent constant (c = 0) stays absent when k is inf or nan
+        return self._lincomb(k * c if c != 0.0 else 0.0, {t: k * v for t, v in terms.items()})
 
     def neg(self, a: Node) -> Node:
         return self.scale(-1.0, a)
@@ -302,6 +309,7 @@ class Builder:
         return 1.0, {x: 1}
 
     def _product(self, coef: float, factors: dict[Node, int]) -> Node:
+        self.work += len(factors)
         for b in [b for b, e in factors.items() if b.op == "sqrt" and abs(e) >= 2]:
             e = factors.pop(b)  # sqrt(u)**e = u**(e // 2) sqrt(u)**(e % 2), e // 2 rounded to 0
             u, half = b.args[0], int(e / 2)
@@ -520,22 +528,18 @@ class _Parser:
                 self.error(f"unknown name {text!r} (names: {known})", t)
             if self.peek()[1] == "(":
                 self.next()
-                self.enter()
-                args = [self.expr()]
+                args = [self.expr()]  # expr() counts the level of nesting
                 while self.peek()[1] == ",":
                     self.next()
                     args.append(self.expr())
                 self.expect(")")
-                self.depth -= 1
                 if len(args) != FUNCTIONS[text]:
                     self.error(f"{text}() takes {FUNCTIONS[text]} argument(s), got {len(args)}", t)
                 return self.b.call(text, args)
             self.error(f"function {text!r} must be called", t)
         if text == "(":
-            self.enter()
             node = self.expr()
             self.expect(")")
-            self.depth -= 1
             return node
         if kind == "end":
             self.error("unexpected end of expression", t)
@@ -631,6 +635,8 @@ _CMP_TEXT = {v: k for k, v in COMPARISONS.items()}
 
 
 def _number(v: float) -> str:
+    if not math.isfinite(v):  # a constant folded to inf or nan (as NumPy would): shown, not parseable
+        return str(v)
     return str(int(v)) if v == int(v) and abs(v) < 1e15 else repr(v)
 
 
@@ -687,7 +693,8 @@ def _show(x: Node) -> tuple[str, int]:
                 f"{et if ep > _PRECEDENCE['pow'] else f'({et})'}"), _PRECEDENCE["pow"]
     if op in _CMP_TEXT:
         (at, ap), (bt, bp) = _show(x.args[0]), _show(x.args[1])
-        return f"{at} {_CMP_TEXT[op]} {bt if bp > _PRECEDENCE['cmp'] else f'({bt})'}", _PRECEDENCE["cmp"]
+        return (f"{at if ap > _PRECEDENCE['cmp'] else f'({at})'} {_CMP_TEXT[op]} "
+                f"{bt if bp > _PRECEDENCE['cmp'] else f'({bt})'}"), _PRECEDENCE["cmp"]
     return f"{op}({', '.join(_show(a)[0] for a in x.args)})", _PRECEDENCE["atom"]
 
 
