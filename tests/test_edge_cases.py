@@ -110,3 +110,49 @@ def test_kl_float32_keeps_small_divergences(from_logits):
         assert got > 0 and abs(got - float(exact)) < 3e-8
     else:
         assert got == pytest.approx(float(exact), rel=0.1)
+
+
+def test_scalar_weight_counts_once_per_element():
+    """A scalar (or one-element) sample_weight is repeated over the elements, so the
+    weighted mean divides by n * w, not by w (it used to give 5.0 here). By hand:
+    mean of (1 - 0)^2 and (2 - 0)^2 is 2.5, for any constant weight."""
+    for w in (1.0, 2.0, [2.0], np.float32(3.0), np.array([[0.5]])):
+        assert fl.mse([1.0, 2.0], [0.0, 0.0], sample_weight=w) == pytest.approx(2.5, rel=1e-15)
+        np.testing.assert_allclose(fl.mse.grad([1.0, 2.0], [0.0, 0.0], sample_weight=w), [-1.0, -2.0], rtol=1e-15)
+    # and as the reference says, for a broadcast weight in a larger shape
+    y = np.arange(6.0).reshape(2, 3)
+    assert fl.huber(y, 0.0, sample_weight=[[4.0]]) == pytest.approx(fl.huber.reference(y, 0.0, sample_weight=[[4.0]]))
+    # with no elements, a scalar weight weighs nothing: NaN and a RuntimeWarning (as np.mean)
+    with pytest.warns(RuntimeWarning):
+        assert np.isnan(fl.mse(np.zeros(0), 0.0, sample_weight=0.0))
+    with pytest.raises(ValueError, match="sums to 0"):
+        fl.mse([1.0, 2.0], [0.0, 0.0], sample_weight=0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cauchy_gradient_where_the_residual_overflows(dtype):
+    """y - p overflowing to inf gave a NaN gradient (inf / inf); it is the limit 0.
+    Where only r**2 overflows the gradient is -2 / (c r) (by hand), not 0."""
+    big = np.finfo(dtype).max
+    g = fl.cauchy.grad(np.array([big, -big], dtype), np.array([-big / 2, big / 2], dtype), reduction="none")
+    assert np.all(g == 0.0)
+    r = dtype(np.sqrt(big) * 4)  # r**2 overflows, r does not
+    g = fl.cauchy.grad(np.array([r], dtype), np.zeros(1, dtype), reduction="none")
+    np.testing.assert_allclose(g, [-2.0 / float(r)], rtol=4 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype, z", [(np.float32, 95.0), (np.float32, -95.0), (np.float64, 720.0),
+                                      (np.float64, -720.0)])
+def test_focal_logits_hessian_past_the_exp_overflow(dtype, z):
+    """For hard labels and |z| past the exp overflow point (88.7 float32, 709.8
+    float64), 1 / sigmoid(-|z|) overflowed and dropped the Hessian's largest terms
+    (a relative error near 1). Against mpmath (tests/accuracy_ref.py)."""
+    import accuracy_ref as R
+
+    y = 0.0 if z > 0 else 1.0  # the well-classified side: the loss and its derivatives are tiny
+    h = fl.focal_loss.grad_hess(np.array([y], dtype), np.array([z], dtype), from_logits=True, reduction="none")[1]
+    exact = R.focal_logits(R.mpf(y), R.mpf(float(dtype(z))), R.mpf(0.25), R.mpf(2.0))[2][0]
+    # sigmoid(-|z|) is subnormal here: the result keeps the subnormal's absolute precision
+    tol = 9 * abs(z) * float(np.finfo(dtype).smallest_subnormal) + 8 * float(np.finfo(dtype).eps) * abs(float(exact))
+    assert abs(float(h[0]) - float(exact)) <= tol, (float(h[0]), float(exact))
+    assert abs(float(exact)) > 10 * tol  # the test can tell a dropped term

@@ -65,7 +65,11 @@ class ElementwiseLoss(TrueVsPredLoss):
         mode = 0
         denominator = n  # of the mean: n, or sum(w) when weighted
         if w is not None:
-            denominator = c.weight_sum(w, reduction)
+            # A scalar weight stays one element (the kernel repeats it), so it counts n
+            # times in the mean's denominator; with no elements it weighs nothing (the
+            # mean of nothing is NaN with a RuntimeWarning, not "sums to 0").
+            total = c.weight_sum(w, reduction if n else "sum")
+            denominator = total * n if w.size == 1 else total
             mode = WEIGHTED
         scale = 1.0 / denominator if reduction == "mean" and denominator else 1.0
         kernel, prm, aux, unit = config

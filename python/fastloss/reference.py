@@ -110,6 +110,8 @@ def _classes_last(a, axis):
 
 
 def _log_softmax(z):
+    if z.shape[-1] == 0:  # no classes: nothing to normalise
+        return z
     m = np.max(z, axis=-1, keepdims=True)
     return z - m - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
 
@@ -131,7 +133,7 @@ def categorical_cross_entropy(y_true, y_pred, *, from_logits=False, axis=-1, lab
     y, z = np.broadcast_arrays(y, z)
     classes = z.shape[-1]
     cw = np.ones(classes) if class_weight is None else _f64(class_weight)
-    t = y * (1 - label_smoothing) + label_smoothing / classes
+    t = y * (1 - label_smoothing) + (label_smoothing / classes if classes else 0.0)  # no classes: no terms
     log_p = _log_softmax(z) if from_logits else np.log(np.clip(z, eps, 1.0))
     terms = np.where(cw * t == 0, 0.0, -cw * t * log_p)  # a zero target contributes 0, even at log 0
     denominator = np.ones(z.shape[:-1]) if class_weight is None else (cw * y).sum(axis=-1)

@@ -122,7 +122,7 @@ struct FocalProb {
 
 // Focal loss of a logit z, in log space: BCE = y softplus(-z) + (1 - y) softplus(z),
 // m = 1 - p_t = y sigmoid(-z) + (1 - y) sigmoid(z), and
-// r = sigmoid(z) sigmoid(-z) / m = 1 / (y / sigmoid(z) + (1 - y) / sigmoid(-z)), so that
+// r = sigmoid(z) sigmoid(-z) / m (1 where m underflows to 0), so that
 // d(m^g)/dz = g m^g (1 - 2y) r stays finite when m underflows (hard labels, |z| ~ 1e9).
 // grad = alpha_t m^g K,   K = (1 - 2y) g r BCE + dBCE/dz,   dBCE/dz = (1 - y) sig(z) - y sig(-z)
 // hess = alpha_t m^g ((1 - 2y) g r K + K'),
@@ -146,10 +146,13 @@ struct FocalLogits {
     r.sig = s.sigmoid;
     r.sig_neg = s.sigmoid_neg;
     r.bce = y * s.softplus_neg + (T(1) - y) * s.softplus;
-    r.mod = math::pow(y * s.sigmoid_neg + (T(1) - y) * s.sigmoid, gamma);
-    const T t1 = y > T(0) ? y / s.sigmoid : T(0);
-    const T t2 = y < T(1) ? (T(1) - y) / s.sigmoid_neg : T(0);
-    r.r = T(1) / (t1 + t2);
+    r.mod = math::pow(y * s.sigmoid_neg + (T(1) - y) * s.sigmoid, gamma);  // m^gamma, m below
+    // r = sig sig_neg / m: m = 0 only where the hard label's sigmoid underflowed
+    // (y = 1, sig_neg = 0 or y = 0, sig = 0), where r is the other sigmoid, 1.
+    // (Not 1 / (y / sig + (1 - y) / sig_neg): that overflows, and loses r, as soon
+    // as sig_neg is below 1 / max, |z| > 88.7 in float32.)
+    const T m = y * s.sigmoid_neg + (T(1) - y) * s.sigmoid;
+    r.r = m > T(0) ? (s.sigmoid * s.sigmoid_neg) / m : T(1);
     r.dbce = (T(1) - y) * s.sigmoid - y * s.sigmoid_neg;
     return r;
   }

@@ -39,12 +39,27 @@ FASTLOSS_INLINE double fold_lanes(double* acc) {
   return acc[0];
 }
 
+// Every block runs through this one function, from the serial loop and from the
+// threads alike. Were `block` inlined at both call sites, the compiler could
+// vectorize the two copies differently (it did: the row-wise kernels for fewer
+// classes than lanes gave other last bits on one thread than on several).
+template <class BlockFn, class P>
+[[gnu::noinline]] void run_block(const BlockFn& block, P* partial, index_t b, index_t n, index_t block_len) {
+  const index_t start = b * block_len;
+  partial[b] = block(start, n - start < block_len ? n - start : block_len);
+}
+
 // block(start, length) -> partial sum of units [start, start + length); blocks
 // start at multiples of block_len (units are elements, rows, ...).
 template <class BlockFn, class P = std::invoke_result_t<BlockFn, index_t, index_t>>
 P blocked_sum(index_t n, int threads, const BlockFn& block, index_t block_len = kBlock) {
   const index_t blocks = (n + block_len - 1) / block_len;
-  if (blocks <= 1) return blocks == 1 ? block(0, n) : P{};
+  if (blocks == 0) return P{};
+  if (blocks == 1) {
+    P one;
+    run_block(block, &one, 0, n, block_len);
+    return one;
+  }
   constexpr index_t kOnStack = 256;
   P stack[kOnStack];
   std::unique_ptr<P[]> heap;
@@ -53,10 +68,7 @@ P blocked_sum(index_t n, int threads, const BlockFn& block, index_t block_len = 
     heap.reset(new P[blocks]);
     partial = heap.get();
   }
-  auto run = [&](index_t b) {
-    const index_t start = b * block_len;
-    partial[b] = block(start, n - start < block_len ? n - start : block_len);
-  };
+  auto run = [&](index_t b) { run_block(block, partial, b, n, block_len); };
 #ifdef _OPENMP
   if (threads > 1) {
     if (threads > blocks) threads = static_cast<int>(blocks);

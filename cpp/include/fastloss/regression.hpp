@@ -46,7 +46,7 @@ struct Huber {
 // params: scale c > 0. log(1 + r^2) with r = d / c, through log1p (accurate for small r).
 // grad = -2 r / (c (1 + r^2)); hess = 2 (1 - r)(1 + r) / (c^2 (1 + r^2)^2), written with
 // q = 1 / (1 + r^2) so that nothing overflows before it is divided; once r^2
-// overflows, both are their limit 0.
+// overflows, grad is -2 / (c r) and hess its limit 0 (|hess| < 2 / (c^2 max) there).
 template <class T>
 struct Cauchy {
   static constexpr int cost = kTranscendental;
@@ -62,9 +62,12 @@ struct Cauchy {
     const T r = (y - p) / c;
     return math::log1p(r * r);
   }
+  // Once r^2 overflows, r / (1 + r^2) is 1 / r to within rounding (and 0 when y - p
+  // itself overflows to inf, where r / (1 + r^2) would be inf / inf = NaN).
   FASTLOSS_INLINE T grad(T y, T p) const {
     const T r = (y - p) / c;
-    return -two_over_c * (r / (T(1) + r * r));
+    const T r2 = r * r;
+    return -two_over_c * (__builtin_isinf(r2) ? T(1) / r : r / (T(1) + r2));
   }
   FASTLOSS_INLINE T hess(T y, T p) const {
     const T r = (y - p) / c;
