@@ -11,6 +11,19 @@ from . import _canonical as c
 from ._loss import GRAD_HESS, VALUE, VALUE_AND_GRAD, Loss, GRAD
 
 
+# The fixed targets as 0-d arrays of the computing dtypes: a 0-d y_true of
+# y_pred's own dtype takes binary_cross_entropy's fast path (no dtype resolution
+# or broadcasting in Python); other dtypes get the Python float, which NumPy's
+# rules treat as weak.
+_TARGETS = {(t, dt): np.array(t, dt) for t in (0.0, 1.0) for dt in (c.F32, c.F64)}
+for _a in _TARGETS.values():
+    _a.flags.writeable = False
+
+
+def _target(value: float, dtype: np.dtype) -> Any:
+    return _TARGETS.get((value, dtype), value)
+
+
 def _scaled(x: Any, factor: float) -> Any:
     """``factor * x``, keeping the dtype: a new NumPy scalar, or an array (a
     result array of this call, possibly the user's out=) scaled in place."""
@@ -110,8 +123,8 @@ class GanDiscriminatorLoss(Loss):
             raise ValueError(f"reduction='none' needs d_real and d_fake of one shape; "
                              f"got d_real shape {real.shape} and d_fake shape {fake.shape}")
         # The mean of each half is over its own batch, so the batches may differ in size.
-        parts = [self._bce._compute(entry, bce, target, d, reduction, sample_weight, None)
-                 for target, d in ((1.0, real), (0.0, fake))]
+        parts = [self._bce._compute(entry, bce, _target(t, d.dtype), d, reduction, sample_weight, None)
+                 for t, d in ((1.0, real), (0.0, fake))]
         return _deliver(entry, _combine(entry, parts, 0.5), out)
 
 
@@ -146,7 +159,7 @@ class GanGeneratorLoss(Loss):
         # non-saturating: BCE(1, D) = -log D; saturating: log(1 - D) = -BCE(0, D)
         target, sign = (0.0, -1.0) if saturating else (1.0, 1.0)
         fake = c.as_array(d_fake, "d_fake")
-        part = self._bce._compute(entry, bce, target, fake, reduction, sample_weight, out)
+        part = self._bce._compute(entry, bce, _target(target, fake.dtype), fake, reduction, sample_weight, out)
         if entry == VALUE:
             return _combine(VALUE, [part], sign)
         if entry == GRAD:

@@ -113,7 +113,7 @@ class RowwiseLoss(TrueVsPredLoss):
         if cfg.sparse:
             targets = labels_array(y_true, example_shape)
         else:
-            targets = np.ascontiguousarray(np.broadcast_to(y, shape), cdt)
+            targets = np.ascontiguousarray(y if y.shape == shape else np.broadcast_to(y, shape), cdt)
         class_weight = cfg.class_weight
         if class_weight is not None:
             if class_weight.shape != (classes,):

@@ -3,6 +3,7 @@ precomputed distances (an elementwise kernel)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -68,8 +69,8 @@ class TripletLoss(Loss):
         if len(shape) == 0:
             raise ValueError("triplet_loss needs embeddings along a last axis; got scalars")
         example_shape, dim = shape[:-1], shape[-1]
-        examples = int(np.prod(example_shape))
-        full = [np.ascontiguousarray(np.broadcast_to(a, shape), cdt) for a in arrays]
+        examples = math.prod(example_shape)
+        full = [np.ascontiguousarray(a if a.shape == shape else np.broadcast_to(a, shape), cdt) for a in arrays]
         mode, w, denominator = 0, None, examples
         if sample_weight is not None:
             sw = c.as_array(sample_weight, "sample_weight")
@@ -152,14 +153,14 @@ class TripletMarginLoss(Loss):
 
     def _run(self, entry, d_pos, d_neg, reduction, sample_weight, out, params):
         cfg = self._params(params) if params else self._defaults
-        if out is not None and entry != VALUE:
+        ew = self._elementwise
+        if entry == VALUE:
+            return ew._compute(VALUE, cfg, d_neg, d_pos, reduction, sample_weight, out)
+        if out is not None:
             raise ValueError("out= is only taken by the value of triplet_margin (reduction='none')")
         pos = c.as_array(d_pos, "d_pos")
         neg = c.as_array(d_neg, "d_neg")
         shape = c.broadcast_shape([(pos.shape, "d_pos"), (neg.shape, "d_neg")])
-        ew = self._elementwise
-        if entry == VALUE:
-            return ew._compute(VALUE, cfg, d_neg, d_pos, reduction, sample_weight, out)
         # derivatives at the broadcast shape, then summed to each input's shape
         full_pos = np.broadcast_to(pos, shape)
         result = ew._compute(VALUE_AND_GRAD if entry == VALUE_AND_GRAD else GRAD, cfg, d_neg, full_pos, reduction,
