@@ -87,3 +87,40 @@ def test_repeated_hyper_parameters_are_still_checked():
     second = fl.categorical_cross_entropy(t, p, class_weight=weights)
     assert second == pytest.approx(fl.categorical_cross_entropy.reference(t, p, class_weight=weights), rel=1e-14)
     assert first != second
+
+
+def _threaded_inputs(seed, n=1_000_003):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n)
+    return y, y + rng.normal(size=n)
+
+
+def test_concurrent_calls_from_python_threads():
+    """The kernels release the GIL and share one pool of worker threads: calls
+    from several Python threads at once give the same bits as one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = [_threaded_inputs(s) for s in range(4)]
+    alone = [(fl.cauchy(y, p), fl.cauchy.grad(y, p).tobytes()) for y, p in data]
+    with ThreadPoolExecutor(4) as ex:
+        for _ in range(3):
+            together = list(ex.map(lambda d: (fl.cauchy(*d), fl.cauchy.grad(*d).tobytes()), data))
+            assert together == alone
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork()")
+def test_threaded_call_in_a_forked_child():
+    """A child of fork() has none of the parent's worker threads: its calls must
+    neither hang nor differ."""
+    import multiprocessing as mp
+
+    y, p = _threaded_inputs(7)
+    expected = fl.cauchy(y, p)  # the parent's pool is running now
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as child:
+        got = child.apply_async(_cauchy_of, (y, p)).get(timeout=60)
+    assert got == expected
+
+
+def _cauchy_of(y, p):
+    return fl.cauchy(y, p)

@@ -312,6 +312,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rounds", type=int, help="timing rounds per point (default 7, --quick 5)")
     ap.add_argument("--budget", type=float, help="seconds per implementation and point (default 0.15)")
     ap.add_argument("--no-extras", action="store_true", help="skip the 1-thread and value_and_grad timings")
+    ap.add_argument("--table-sizes", help="sizes shown in the printed table and bench.md (default: all)")
     ap.add_argument("--out-dir", default="bench-results", help="where bench.md, bench.json and the PNGs go")
     a = ap.parse_args(argv)
     sizes = tuple(int(float(s)) for s in a.sizes.split(",")) if a.sizes else (QUICK_SIZES if a.quick else DEFAULT_SIZES)
@@ -348,7 +349,11 @@ def main(argv: list[str]) -> int:
                 print(f"  {case.label:42s} {dtype:8s} n={n:<9.0e} fastloss {format_seconds(t['fastloss']):>9s}  "
                       + "  ".join(f"{k} {t[k] / t['fastloss']:.2f}x" for k in t if k != "fastloss"), flush=True)
     print(f"\n({time.perf_counter() - started:.0f} s)\n")
-    md = table(results, peers)
+    shown = results
+    if a.table_sizes:
+        keep = {int(float(x)) for x in a.table_sizes.split(",")}
+        shown = [r for r in results if r["n"] in keep]
+    md = table(shown, peers)
     summary = targets(results, peers)
     status = {True: "met", False: "NOT met", None: "not measured"}
     summary_md = "\n".join(f"- {name}: **{status[ok]}** {numbers}" for name, ok, numbers in summary)

@@ -8,7 +8,10 @@ from typing import Any
 import numpy as np
 
 from . import _canonical as c
+from . import _core
 from ._loss import GRAD_HESS, VALUE, VALUE_AND_GRAD, Loss, GRAD
+
+SUM = _core.MODE_SUM
 
 
 # The fixed targets as 0-d arrays of the computing dtypes: a 0-d y_true of
@@ -84,6 +87,31 @@ def _combine(entry: int, parts: list, factor: float) -> Any:
     return tuple(_scaled(g, factor) for g, _ in parts), tuple(_scaled(h, factor) for _, h in parts)
 
 
+_ONES = {dt: np.ones(1, dt) for dt in (c.F32, c.F64)}
+
+
+def _reduced_value(bce, real: np.ndarray, fake: np.ndarray, reduction: str) -> Any:
+    """The discriminator's "mean" or "sum" straight from two kernel calls, for
+    non-empty C-contiguous inputs of one float dtype without pos_weight; None
+    otherwise (and on any error: the general path then reports it). The same
+    arithmetic as the general path: each half reduced in its dtype, then combined."""
+    dt = real.dtype
+    kernel, prm, aux, _ = bce
+    if (dt is not fake.dtype or (dt is not c.F32 and dt is not c.F64) or aux.size != 1 or aux[()] != 1.0
+            or not real.size or not fake.size or not real.flags.c_contiguous or not fake.flags.c_contiguous):
+        return None
+    one = _ONES[dt]
+    try:
+        total_real = kernel(SUM, _TARGETS[(1.0, dt)], real, one, None, None, None, None, 1.0, prm)
+        total_fake = kernel(SUM, _TARGETS[(0.0, dt)], fake, one, None, None, None, None, 1.0, prm)
+    except _core.DomainError:
+        return None
+    if reduction == "mean":
+        total_real /= real.size
+        total_fake /= fake.size
+    return dt.type(0.5 * (float(dt.type(total_real)) + float(dt.type(total_fake))))
+
+
 class GanDiscriminatorLoss(Loss):
     """``-1/2 [log D(x) + log(1 - D(G(z)))]`` over two batches of discriminator outputs."""
 
@@ -119,6 +147,10 @@ class GanDiscriminatorLoss(Loss):
             c.check_reduction(reduction)
         real = c.as_array(d_real, "d_real")
         fake = c.as_array(d_fake, "d_fake")
+        if entry == VALUE and out is None and sample_weight is None and reduction != "none":
+            value = _reduced_value(bce, real, fake, reduction)
+            if value is not None:
+                return value
         if reduction == "none" and real.shape != fake.shape:
             raise ValueError(f"reduction='none' needs d_real and d_fake of one shape; "
                              f"got d_real shape {real.shape} and d_fake shape {fake.shape}")

@@ -63,6 +63,20 @@ class TripletLoss(Loss):
         cfg: TripletConfig = self._params(params) if params else self._defaults
         if reduction not in c.REDUCTIONS:
             c.check_reduction(reduction)
+        if entry == VALUE and out is None and sample_weight is None and reduction != "none":
+            a, p, n = args
+            if type(a) is np.ndarray and type(p) is np.ndarray and type(n) is np.ndarray:
+                dt, shape = a.dtype, a.shape
+                if ((dt is c.F32 or dt is c.F64) and p.dtype is dt and n.dtype is dt and p.shape == shape
+                        and n.shape == shape and a.ndim and a.flags.c_contiguous and p.flags.c_contiguous
+                        and n.flags.c_contiguous and a.size):
+                    # The common call, without the general path's dtype and shape resolution.
+                    dim = shape[-1]
+                    examples = a.size // dim
+                    scale = 1.0 / examples if reduction == "mean" else 1.0
+                    total = _core.triplet_loss(SUM, a, p, n, None, None, None, None, examples, dim, scale,
+                                               cfg.margin, cfg.p, cfg.eps, cfg.squared, cfg.swap)
+                    return dt.type(total / examples) if reduction == "mean" else dt.type(total)
         arrays = [c.as_array(x, name) for x, name in zip(args, NAMES)]
         rdt, cdt = c.dtypes(*[(x, a, name) for x, a, name in zip(args, arrays, NAMES)])
         shape = c.broadcast_shape([(a.shape, name) for a, name in zip(arrays, NAMES)])
