@@ -112,7 +112,11 @@ class Loss:
         # hyper-parameters skips their checks. Arrays are checked every time.
         cache = self.__dict__.setdefault("_configured", {})
         try:
-            key = tuple((k, type(v), v) for k, v in sorted(given.items()))
+            if len(given) == 1:
+                ((k, v),) = given.items()
+                key = (k, type(v), v)
+            else:
+                key = tuple((k, type(v), v) for k, v in sorted(given.items()))
             hit = cache.get(key)
         except TypeError:
             key = hit = None
