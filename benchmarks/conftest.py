@@ -18,3 +18,14 @@ def sample(loss, n: int, dtype, classes: int = 10) -> tuple:
         _cache.clear()
         _cache[key] = typical_inputs(loss, n, dtype, seed=n, classes=classes)
     return _cache[key]
+
+
+def case_sample(case, n: int, dtype) -> tuple:
+    """The inputs of a fastloss._bench.Case (cached like ``sample``)."""
+    from fastloss import _bench
+
+    key = (case.key, n, np.dtype(dtype).name, case.classes)
+    if key not in _cache:
+        _cache.clear()
+        _cache[key] = _bench.inputs(case, n, dtype)
+    return _cache[key]

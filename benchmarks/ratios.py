@@ -5,7 +5,9 @@
 
 Prints a Markdown table per entry point: for each loss, dtype and n, the median
 time of fastloss, the speed-up over the NumPy reference, and (value, n >= 1e6)
-fastloss's speed as a fraction of the bandwidth probe's."""
+fastloss's speed as a fraction of the bandwidth probe's, and the speed-up over
+each peer (PyTorch, numba, JAX) that ran. ``python -m fastloss bench`` gives
+the same table without pytest."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ def load(path: str) -> dict[tuple[str, str, str, int], dict[str, float]]:
             loss = f"{loss} (C={m.group(5)})"
         name = b["name"]
         impl = ("probe" if name.startswith("test_bandwidth_probe") else
+                b["params"]["peer"] if name.startswith("test_peer_value") else
                 "fastloss_out" if "fastloss_out" in name else
                 "fastloss" if "fastloss" in name else "numpy")
         groups[(loss, entry, dtype, n)][impl] = b["stats"]["median"]
@@ -45,16 +48,21 @@ def main() -> None:
     args = ap.parse_args()
     sizes = {int(float(s)) for s in args.sizes.split(",") if s}
     groups = load(args.json)
+    peers = [p for p in ("torch", "numba", "jax") if any(p in t for t in groups.values())]
     for entry in ("value", "value_and_grad"):
-        print(f"\n**{entry}** (median; speed-up = NumPy reference time / fastloss time)\n")
-        print("| loss | dtype | n | fastloss | vs NumPy | vs bandwidth probe |")
-        print("|---|---|---|---|---|---|")
+        print(f"\n**{entry}** (median; speed-up = other implementation's time / fastloss time)\n")
+        cols = ["loss", "dtype", "n", "fastloss", "vs NumPy", "vs bandwidth probe"]
+        cols += [f"vs {p}" for p in peers] if entry == "value" else []
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
         for (loss, e, dtype, n), t in sorted(groups.items()):
             if e != entry or (sizes and n not in sizes) or "fastloss" not in t:
                 continue
             fast = t["fastloss_out"] if entry == "value_and_grad" and "fastloss_out" in t else t["fastloss"]
             probe = f"{t['probe'] / fast:.0%}" if "probe" in t else ""
-            print(f"| {loss} | {dtype} | {n:.0e} | {fmt(fast)} | {t['numpy'] / fast:.1f}× | {probe} |")
+            others = [f"{t[p] / fast:.2f}×" if p in t else "" for p in peers] if entry == "value" else []
+            print("| " + " | ".join([loss, dtype, f"{n:.0e}", fmt(fast), f"{t['numpy'] / fast:.1f}×", probe, *others])
+                  + " |")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
 """Each loss against its NumPy reference, value and value_and_grad, n = 1e2..1e7,
-float32 and float64 (pytest-benchmark; group = loss/entry/dtype/n).
+float32 and float64 (pytest-benchmark; group = loss/entry/dtype/n). In the value
+groups also: the bandwidth probe (a kernel that only reads the same inputs and
+sums them) and the optional peers PyTorch CPU, numba and jax.jit
+(fastloss._peers; skipped when not installed).
 
     pytest benchmarks --benchmark-group-by=group --benchmark-columns=median,ops
 
-Each benchmark asserts that fastloss and the reference agree."""
+Each benchmark asserts that its implementation and the reference agree.
+``python -m fastloss bench`` runs the same comparison in one process, without pytest."""
 
 from __future__ import annotations
 
@@ -11,29 +15,29 @@ import numpy as np
 import pytest
 
 import fastloss as fl
-from fastloss import _core
+from fastloss import _bench, _peers
 
-from conftest import sample
+from conftest import case_sample
 
 SIZES = [10**2, 10**3, 10**4, 10**5, 10**6, 10**7]
 DTYPES = [np.float32, np.float64]
 RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
-# (loss, classes): losses with a class (or embedding) axis at C = 10 and C = 1000
-CASES = [(loss, c) for loss in sorted(fl.LOSSES.values(), key=lambda l: l.name)
-         for c in ((10, 1000) if loss.domain in ("categorical", "sparse", "triplet") else (1,))]
-CASE_IDS = [loss.name if c == 1 else f"{loss.name}-C{c}" for loss, c in CASES]
+PEER_RTOL = _bench.PEER_RTOL
+# Losses with a class (or embedding) axis at C = 10 and C = 1000; BCE also on logits.
+CASES = _bench.cases()
+CASE_IDS = [c.key if c.classes == 1 else f"{c.key}-C{c.classes}" for c in CASES]
 
 
-def _group(loss, classes, entry, dtype, n):
-    suffix = "" if classes == 1 else f" C={classes}"
-    return f"{loss.name} {entry} {np.dtype(dtype).name} n={n:.0e}{suffix}"
+def _group(case, entry, dtype, n):
+    suffix = "" if case.classes == 1 else f" C={case.classes}"
+    return f"{case.key} {entry} {np.dtype(dtype).name} n={n:.0e}{suffix}"
 
 
-def _reference_value_and_grad(loss, *args):
+def _reference_value_and_grad(case, *args):
     """The NumPy way to get both: the reference value plus the analytic gradient
     of the mean written in NumPy (central differences would not be fair)."""
     f64 = [np.asarray(a, np.float64) for a in args]
-    return loss.reference(*args), NUMPY_GRADS[loss.name](*f64)
+    return case.loss.reference(*args, **case.kwargs), NUMPY_GRADS[case.key](*f64)
 
 
 def _bce_grad(y, p, eps=1e-7):
@@ -77,6 +81,7 @@ NUMPY_GRADS = {
     "huber": lambda y, p: -np.clip(y - p, -1.0, 1.0) / y.size,
     "cauchy": lambda y, p: -2 * (y - p) / (1 + (y - p) ** 2) / y.size,
     "binary_cross_entropy": _bce_grad,
+    "binary_cross_entropy_logits": lambda y, z: (1 / (1 + np.exp(-z)) - y) / y.size,
     "focal_loss": _focal_grad,
     "gan_discriminator_loss": lambda r, f: (0.5 * _bce_grad(np.ones_like(r), r), 0.5 * _bce_grad(np.zeros_like(f), f)),
     "gan_generator_loss": lambda f: _bce_grad(np.ones_like(f), f),
@@ -104,47 +109,70 @@ def _id(v):
 @pytest.mark.parametrize("n", SIZES, ids=_id)
 @pytest.mark.parametrize("dtype", DTYPES, ids=_id)
 @pytest.mark.parametrize("impl", ["fastloss", "numpy"])
-@pytest.mark.parametrize("loss, classes", CASES, ids=CASE_IDS)
-def test_value(benchmark, loss, classes, impl, dtype, n):
-    args = sample(loss, n, dtype, classes)
-    benchmark.group = _group(loss, classes, "value", dtype, n)
-    fn = loss if impl == "fastloss" else loss.reference
-    result = benchmark(fn, *args)
-    expected = loss.reference(*args) if impl == "fastloss" else loss(*args)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_value(benchmark, case, impl, dtype, n):
+    args = case_sample(case, n, dtype)
+    loss, kw = case.loss, case.kwargs
+    benchmark.group = _group(case, "value", dtype, n)
+    if impl == "fastloss":
+        result = benchmark(lambda: loss(*args, **kw))
+        expected = loss.reference(*args, **kw)
+    else:
+        result = benchmark(lambda: loss.reference(*args, **kw))
+        expected = loss(*args, **kw)
     np.testing.assert_allclose(float(result), float(expected), rtol=RTOL[np.dtype(dtype)])
 
 
 @pytest.mark.parametrize("n", SIZES, ids=_id)
 @pytest.mark.parametrize("dtype", DTYPES, ids=_id)
+@pytest.mark.parametrize("peer", _peers.PEERS)
+@pytest.mark.parametrize("case", [c for c in CASES if c.key in _peers.SUPPORTED],
+                         ids=[i for c, i in zip(CASES, CASE_IDS) if c.key in _peers.SUPPORTED])
+def test_peer_value(benchmark, case, peer, dtype, n):
+    """PyTorch CPU, numba (parallel, no fastmath) and jax.jit, in the value groups;
+    inputs converted (and code compiled) before timing."""
+    if not _peers.installed(peer):
+        pytest.skip(f"{peer} is not installed")
+    args = case_sample(case, n, dtype)
+    call = _peers.peer_call(peer, case.key, args)
+    benchmark.group = _group(case, "value", dtype, n)
+    result = benchmark(call)
+    expected = case.loss.reference(*args, **case.kwargs)  # the NumPy reference
+    np.testing.assert_allclose(float(result), float(expected), rtol=PEER_RTOL[np.dtype(dtype)])
+
+
+@pytest.mark.parametrize("n", SIZES, ids=_id)
+@pytest.mark.parametrize("dtype", DTYPES, ids=_id)
 @pytest.mark.parametrize("impl", ["fastloss", "fastloss_out", "numpy"])
-@pytest.mark.parametrize("loss, classes", CASES, ids=CASE_IDS)
-def test_value_and_grad(benchmark, loss, classes, impl, dtype, n):
-    args = sample(loss, n, dtype, classes)
-    benchmark.group = _group(loss, classes, "value_and_grad", dtype, n)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_value_and_grad(benchmark, case, impl, dtype, n):
+    args = case_sample(case, n, dtype)
+    loss, kw = case.loss, case.kwargs
+    benchmark.group = _group(case, "value_and_grad", dtype, n)
     if impl == "numpy":
-        value, grad = benchmark(_reference_value_and_grad, loss, *args)
+        value, grad = benchmark(_reference_value_and_grad, case, *args)
     elif impl == "fastloss_out":
         if loss.name == "triplet_margin":
             pytest.skip("triplet_margin's gradients take no out=")
-        if loss.domain == "triplet" or (loss.domain == "gan" and len(args) == 2):
-            out = tuple(np.empty_like(a) for a in args)
-        else:
-            out = np.empty_like(args[-1])
-        value, grad = benchmark(lambda: loss.value_and_grad(*args, out=out))
+        out = _bench._grad_out(case, args)
+        value, grad = benchmark(lambda: loss.value_and_grad(*args, out=out, **kw))
     else:
-        value, grad = benchmark(loss.value_and_grad, *args)
-    ref_value, ref_grad = _reference_value_and_grad(loss, *args)
+        value, grad = benchmark(lambda: loss.value_and_grad(*args, **kw))
+    ref_value, ref_grad = _reference_value_and_grad(case, *args)
     np.testing.assert_allclose(float(value), ref_value, rtol=RTOL[np.dtype(dtype)])
     _assert_grads_close(grad, ref_grad, RTOL[np.dtype(dtype)], n)
 
 
+PROBED = [(c, i) for c, i in zip(CASES, CASE_IDS) if _bench.probe_call(c, case_sample(c, 100, np.float64))]
+
+
 @pytest.mark.parametrize("n", [10**6, 10**7], ids=_id)
 @pytest.mark.parametrize("dtype", DTYPES, ids=_id)
-@pytest.mark.parametrize("loss", [l for l, c in CASES if l.domain in ("real", "binary", "gan", "distances")],
-                         ids=lambda l: l.name)
-def test_bandwidth_probe(benchmark, loss, dtype, n):
-    """Reads two inputs of n elements and sums y + p: the memory-bandwidth bound, in the value group."""
-    y, p = (sample(loss, n, dtype) * 2)[:2]
-    benchmark.group = _group(loss, 1, "value", dtype, n)
-    result = benchmark(_core.bandwidth_probe, y, p)
-    np.testing.assert_allclose(result, np.sum(y, dtype=np.float64) + np.sum(p, dtype=np.float64), rtol=1e-6)
+@pytest.mark.parametrize("case", [c for c, _ in PROBED], ids=[i for _, i in PROBED])
+def test_bandwidth_probe(benchmark, case, dtype, n):
+    """Reads the loss's inputs (two, or three for triplet_loss) and sums them: the
+    memory-bandwidth bound, in the value group."""
+    args = case_sample(case, n, dtype)
+    benchmark.group = _group(case, "value", dtype, n)
+    result = benchmark(_bench.probe_call(case, args))
+    np.testing.assert_allclose(result, sum(np.sum(a, dtype=np.float64) for a in args), rtol=1e-6)

@@ -60,6 +60,7 @@ void fill_kernel_table(KernelTable& t) {
   t.weight_sum[kF32] = &weight_sum<float>;
   t.weight_sum[kF64] = &weight_sum<double>;
   fill_elementwise<BandwidthProbe>(t.bandwidth_probe);
+  fill_elementwise<BandwidthProbe3>(t.bandwidth_probe3);
 #define FASTLOSS_X(name, Functor, count) \
   t.name.n_params = count;                 \
   fill_elementwise<Functor>(t.name);

@@ -43,12 +43,15 @@ void register_elementwise(py::module_& m) {
   });
   FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_X)
 #undef FASTLOSS_X
-  // bandwidth_probe(y, p) -> float64 sum of y + p: one read of each input, nothing else.
-  m.def("bandwidth_probe", [](py::handle y, py::handle p) {
-    const py::tuple no_params;
-    return run_elementwise(&KernelTable::bandwidth_probe, kSum, y, p, py::none(), py::none(), py::none(),
-                           py::none(), py::none(), 1.0, no_params);
-  });
+  // bandwidth_probe(y, p[, a]) -> float64 sum of y + p (+ a): one read of each input, nothing else.
+  m.def(
+      "bandwidth_probe",
+      [](py::handle y, py::handle p, py::handle a) {
+        const py::tuple no_params;
+        return run_elementwise(a.is_none() ? &KernelTable::bandwidth_probe : &KernelTable::bandwidth_probe3, kSum,
+                               y, p, a, py::none(), py::none(), py::none(), py::none(), 1.0, no_params);
+      },
+      py::arg("y"), py::arg("p"), py::arg("a") = py::none());
 }
 
 }  // namespace fastloss

@@ -1,5 +1,7 @@
 """``python -m fastloss``: the seed's worked examples, then a short speed table
-against the NumPy reference."""
+against the NumPy reference. ``python -m fastloss bench [options]``: the full
+comparison (NumPy, bandwidth probe, installed peers), its table, targets and
+plot (see ``python -m fastloss bench --help``)."""
 
 from __future__ import annotations
 
@@ -85,8 +87,12 @@ def _table(rows: list[tuple[str, ...]]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "bench":
+        from fastloss._bench import main as bench
+
+        return bench(argv[1:])
     if argv:
-        print("usage: python -m fastloss", file=sys.stderr)
+        print("usage: python -m fastloss [bench [--help]]", file=sys.stderr)
         return 2
     print_examples()
     print_speed()

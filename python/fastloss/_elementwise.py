@@ -39,6 +39,13 @@ def fixed_kernel(name: str):
 class ElementwiseLoss(TrueVsPredLoss):
     """A loss computed element by element by one of the elementwise kernels."""
 
+    def __call__(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
+                 out: Any = None, **params: Any) -> Any:
+        # TrueVsPredLoss.__call__ without the _run frame: the value is the entry
+        # point whose per-call cost matters most for small inputs.
+        return self._compute(VALUE, self._params(params) if params else self._defaults, y_true, y_pred,
+                             reduction, sample_weight, out)
+
     def _run(self, entry: int, y_true: Any, y_pred: Any, reduction: Any, sample_weight: Any, out: Any,
              params: dict[str, Any]) -> Any:
         return self._compute(entry, self._params(params) if params else self._defaults, y_true, y_pred,
@@ -53,10 +60,13 @@ class ElementwiseLoss(TrueVsPredLoss):
         p = y_pred if type(y_pred) is ndarray else c.as_array(y_pred, "y_pred")
         dt = y.dtype
         shape = y.shape
-        if sample_weight is None and dt is p.dtype and (dt is F64 or dt is F32) and p.shape == shape:
-            # The common case (this path is the per-call cost for small arrays).
+        if sample_weight is None and dt is p.dtype and (dt is F64 or dt is F32) and (
+                p.shape == shape or (y.size == 1 and y.ndim <= p.ndim)):
+            # The common case (this path is the per-call cost for small arrays); a
+            # one-element y_true of no more dimensions than y_pred broadcasts to y_pred's shape.
             rdt = cdt = dt
-            n = y.size
+            shape = p.shape
+            n = p.size
             yc = contiguous(y, cdt)
             pc = contiguous(p, cdt)
             w = None
@@ -88,6 +98,8 @@ class ElementwiseLoss(TrueVsPredLoss):
                 if out is not None:
                     raise ValueError("out= receives the per-element loss: it needs reduction='none'")
                 total = kernel(mode | SUM, yc, pc, aux, w, None, None, None, scale, prm)
+                if reduction == "mean" and denominator:
+                    return rdt.type(total / denominator)
                 return c.reduced(total, reduction, denominator, rdt)
 
             # The gradient (and Hessian) of a reduced loss has y_pred's shape; with

@@ -8,7 +8,23 @@ from typing import Any
 import numpy as np
 
 from . import _canonical as c
+from . import _core
 from ._loss import GRAD_HESS, VALUE, VALUE_AND_GRAD, Loss, GRAD
+
+SUM = _core.MODE_SUM
+
+
+# The fixed targets as 0-d arrays of the computing dtypes: a 0-d y_true of
+# y_pred's own dtype takes binary_cross_entropy's fast path (no dtype resolution
+# or broadcasting in Python); other dtypes get the Python float, which NumPy's
+# rules treat as weak.
+_TARGETS = {(t, dt): np.array(t, dt) for t in (0.0, 1.0) for dt in (c.F32, c.F64)}
+for _a in _TARGETS.values():
+    _a.flags.writeable = False
+
+
+def _target(value: float, dtype: np.dtype) -> Any:
+    return _TARGETS.get((value, dtype), value)
 
 
 def _scaled(x: Any, factor: float) -> Any:
@@ -71,6 +87,31 @@ def _combine(entry: int, parts: list, factor: float) -> Any:
     return tuple(_scaled(g, factor) for g, _ in parts), tuple(_scaled(h, factor) for _, h in parts)
 
 
+_ONES = {dt: np.ones(1, dt) for dt in (c.F32, c.F64)}
+
+
+def _reduced_value(bce, real: np.ndarray, fake: np.ndarray, reduction: str) -> Any:
+    """The discriminator's "mean" or "sum" straight from two kernel calls, for
+    non-empty C-contiguous inputs of one float dtype without pos_weight; None
+    otherwise (and on any error: the general path then reports it). The same
+    arithmetic as the general path: each half reduced in its dtype, then combined."""
+    dt = real.dtype
+    kernel, prm, aux, _ = bce
+    if (dt is not fake.dtype or (dt is not c.F32 and dt is not c.F64) or aux.size != 1 or aux[()] != 1.0
+            or not real.size or not fake.size or not real.flags.c_contiguous or not fake.flags.c_contiguous):
+        return None
+    one = _ONES[dt]
+    try:
+        total_real = kernel(SUM, _TARGETS[(1.0, dt)], real, one, None, None, None, None, 1.0, prm)
+        total_fake = kernel(SUM, _TARGETS[(0.0, dt)], fake, one, None, None, None, None, 1.0, prm)
+    except _core.DomainError:
+        return None
+    if reduction == "mean":
+        total_real /= real.size
+        total_fake /= fake.size
+    return dt.type(0.5 * (float(dt.type(total_real)) + float(dt.type(total_fake))))
+
+
 class GanDiscriminatorLoss(Loss):
     """``-1/2 [log D(x) + log(1 - D(G(z)))]`` over two batches of discriminator outputs."""
 
@@ -106,12 +147,16 @@ class GanDiscriminatorLoss(Loss):
             c.check_reduction(reduction)
         real = c.as_array(d_real, "d_real")
         fake = c.as_array(d_fake, "d_fake")
+        if entry == VALUE and out is None and sample_weight is None and reduction != "none":
+            value = _reduced_value(bce, real, fake, reduction)
+            if value is not None:
+                return value
         if reduction == "none" and real.shape != fake.shape:
             raise ValueError(f"reduction='none' needs d_real and d_fake of one shape; "
                              f"got d_real shape {real.shape} and d_fake shape {fake.shape}")
         # The mean of each half is over its own batch, so the batches may differ in size.
-        parts = [self._bce._compute(entry, bce, target, d, reduction, sample_weight, None)
-                 for target, d in ((1.0, real), (0.0, fake))]
+        parts = [self._bce._compute(entry, bce, _target(t, d.dtype), d, reduction, sample_weight, None)
+                 for t, d in ((1.0, real), (0.0, fake))]
         return _deliver(entry, _combine(entry, parts, 0.5), out)
 
 
@@ -146,7 +191,7 @@ class GanGeneratorLoss(Loss):
         # non-saturating: BCE(1, D) = -log D; saturating: log(1 - D) = -BCE(0, D)
         target, sign = (0.0, -1.0) if saturating else (1.0, 1.0)
         fake = c.as_array(d_fake, "d_fake")
-        part = self._bce._compute(entry, bce, target, fake, reduction, sample_weight, out)
+        part = self._bce._compute(entry, bce, _target(target, fake.dtype), fake, reduction, sample_weight, out)
         if entry == VALUE:
             return _combine(VALUE, [part], sign)
         if entry == GRAD:

@@ -107,6 +107,27 @@ class Loss:
     def _params(self, given: dict[str, Any]) -> Any:
         if not given:
             return self._defaults
+        # Configurations of hashable parameter values are kept (keyed on the types
+        # too, so that 1 never stands for True): a repeated call with the same
+        # hyper-parameters skips their checks. Arrays are checked every time.
+        cache = self.__dict__.setdefault("_configured", {})
+        try:
+            if len(given) == 1:
+                ((k, v),) = given.items()
+                key = (k, type(v), v)
+            else:
+                key = tuple((k, type(v), v) for k, v in sorted(given.items()))
+            hit = cache.get(key)
+        except TypeError:
+            key = hit = None
+        if hit is not None:
+            return hit
+        config = self._configure_given(given)
+        if key is not None and len(cache) < 64:
+            cache[key] = config
+        return config
+
+    def _configure_given(self, given: dict[str, Any]) -> Any:
         unknown = set(given) - self._checked_defaults.keys()
         if unknown:
             raise TypeError(f"{self.name}() got unexpected keyword argument(s) {sorted(unknown)}; "

@@ -84,6 +84,10 @@ class RowwiseLoss(TrueVsPredLoss):
         cfg: RowKernel = self._params(params) if params else self._defaults
         if reduction not in c.REDUCTIONS:
             c.check_reduction(reduction)
+        if entry == VALUE and out is None and sample_weight is None and reduction != "none":
+            value = self._reduced_value(cfg, y_true, y_pred, reduction)
+            if value is not None:
+                return value
         p = y_pred if type(y_pred) is np.ndarray else c.as_array(y_pred, "y_pred")
         if cfg.sparse:
             rdt, cdt = c.dtypes((y_pred, p, "y_pred"))
@@ -113,7 +117,7 @@ class RowwiseLoss(TrueVsPredLoss):
         if cfg.sparse:
             targets = labels_array(y_true, example_shape)
         else:
-            targets = np.ascontiguousarray(np.broadcast_to(y, shape), cdt)
+            targets = np.ascontiguousarray(y if y.shape == shape else np.broadcast_to(y, shape), cdt)
         class_weight = cfg.class_weight
         if class_weight is not None:
             if class_weight.shape != (classes,):
@@ -183,6 +187,35 @@ class RowwiseLoss(TrueVsPredLoss):
         except _core.DomainError:
             check_non_negative(cfg.unit, {"y_true": targets, "y_pred": pc})
             raise
+
+    @staticmethod
+    def _reduced_value(cfg: RowKernel, y: Any, p: Any, reduction: str) -> Any:
+        """The "mean" or "sum" of the common call (C-contiguous non-empty inputs of
+        one float dtype, classes on the last axis, no class weights) straight from
+        the kernel, without the general path's dtype, shape and axis resolution;
+        None for any other call, or on a domain error (which the general path
+        then names)."""
+        if type(p) is not np.ndarray or type(y) is not np.ndarray or cfg.class_weight is not None:
+            return None
+        dt = p.dtype
+        if (dt is not c.F32 and dt is not c.F64) or not p.ndim or not p.size or not p.flags.c_contiguous \
+                or not y.flags.c_contiguous or cfg.axis not in (-1, p.ndim - 1):
+            return None
+        shape = p.shape
+        if cfg.sparse:
+            if y.dtype != INT64 or y.shape != shape[:-1]:
+                return None
+        elif y.dtype is not dt or y.shape != shape:
+            return None
+        classes = shape[-1]
+        examples = p.size // classes
+        try:
+            total, denominator = cfg.fn(SUM, y, p, None, None, None, None, None, examples, classes, 1,
+                                        1.0 / examples if reduction == "mean" else 1.0, cfg.label_smoothing,
+                                        cfg.eps, cfg.ignore_index, False)
+        except _core.DomainError:
+            return None
+        return c.reduced(total, reduction, denominator, dt)
 
     @staticmethod
     def _no_classes(entry, reduction, example_shape, shape, examples, rdt, out):

@@ -3,6 +3,7 @@ precomputed distances (an elementwise kernel)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -62,14 +63,28 @@ class TripletLoss(Loss):
         cfg: TripletConfig = self._params(params) if params else self._defaults
         if reduction not in c.REDUCTIONS:
             c.check_reduction(reduction)
+        if entry == VALUE and out is None and sample_weight is None and reduction != "none":
+            a, p, n = args
+            if type(a) is np.ndarray and type(p) is np.ndarray and type(n) is np.ndarray:
+                dt, shape = a.dtype, a.shape
+                if ((dt is c.F32 or dt is c.F64) and p.dtype is dt and n.dtype is dt and p.shape == shape
+                        and n.shape == shape and a.ndim and a.flags.c_contiguous and p.flags.c_contiguous
+                        and n.flags.c_contiguous and a.size):
+                    # The common call, without the general path's dtype and shape resolution.
+                    dim = shape[-1]
+                    examples = a.size // dim
+                    scale = 1.0 / examples if reduction == "mean" else 1.0
+                    total = _core.triplet_loss(SUM, a, p, n, None, None, None, None, examples, dim, scale,
+                                               cfg.margin, cfg.p, cfg.eps, cfg.squared, cfg.swap)
+                    return dt.type(total / examples) if reduction == "mean" else dt.type(total)
         arrays = [c.as_array(x, name) for x, name in zip(args, NAMES)]
         rdt, cdt = c.dtypes(*[(x, a, name) for x, a, name in zip(args, arrays, NAMES)])
         shape = c.broadcast_shape([(a.shape, name) for a, name in zip(arrays, NAMES)])
         if len(shape) == 0:
             raise ValueError("triplet_loss needs embeddings along a last axis; got scalars")
         example_shape, dim = shape[:-1], shape[-1]
-        examples = int(np.prod(example_shape))
-        full = [np.ascontiguousarray(np.broadcast_to(a, shape), cdt) for a in arrays]
+        examples = math.prod(example_shape)
+        full = [np.ascontiguousarray(a if a.shape == shape else np.broadcast_to(a, shape), cdt) for a in arrays]
         mode, w, denominator = 0, None, examples
         if sample_weight is not None:
             sw = c.as_array(sample_weight, "sample_weight")
@@ -152,14 +167,14 @@ class TripletMarginLoss(Loss):
 
     def _run(self, entry, d_pos, d_neg, reduction, sample_weight, out, params):
         cfg = self._params(params) if params else self._defaults
-        if out is not None and entry != VALUE:
+        ew = self._elementwise
+        if entry == VALUE:
+            return ew._compute(VALUE, cfg, d_neg, d_pos, reduction, sample_weight, out)
+        if out is not None:
             raise ValueError("out= is only taken by the value of triplet_margin (reduction='none')")
         pos = c.as_array(d_pos, "d_pos")
         neg = c.as_array(d_neg, "d_neg")
         shape = c.broadcast_shape([(pos.shape, "d_pos"), (neg.shape, "d_neg")])
-        ew = self._elementwise
-        if entry == VALUE:
-            return ew._compute(VALUE, cfg, d_neg, d_pos, reduction, sample_weight, out)
         # derivatives at the broadcast shape, then summed to each input's shape
         full_pos = np.broadcast_to(pos, shape)
         result = ew._compute(VALUE_AND_GRAD if entry == VALUE_AND_GRAD else GRAD, cfg, d_neg, full_pos, reduction,

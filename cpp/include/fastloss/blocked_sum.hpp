@@ -7,11 +7,16 @@
 #include <type_traits>
 
 #include "config.hpp"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace fastloss {
+
+// Runs fn(ctx, b) for every block b in [0, blocks) on up to `threads` threads, the
+// calling one included; returns when every block is done. Blocks are claimed one
+// by one, and only claimed blocks are waited for, so a thread that another
+// process keeps off the CPU delays nothing (cpp/src/pool.cpp).
+using BlockFn = void (*)(void*, index_t);
+void parallel_blocks(index_t blocks, int threads, BlockFn fn, void* ctx);
+
 namespace FASTLOSS_ISA {
 
 // Two float64 sums carried together (a loss and the denominator of its mean).
@@ -69,17 +74,11 @@ P blocked_sum(index_t n, int threads, const BlockFn& block, index_t block_len = 
     partial = heap.get();
   }
   auto run = [&](index_t b) { run_block(block, partial, b, n, block_len); };
-#ifdef _OPENMP
   if (threads > 1) {
     if (threads > blocks) threads = static_cast<int>(blocks);
-    // dynamic: a descheduled thread does not hold back the others' blocks.
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (index_t b = 0; b < blocks; ++b) run(b);
+    parallel_blocks(blocks, threads, [](void* ctx, index_t b) { (*static_cast<decltype(run)*>(ctx))(b); }, &run);
     return pairwise_sum(partial, blocks);
   }
-#else
-  (void)threads;
-#endif
   for (index_t b = 0; b < blocks; ++b) run(b);
   return pairwise_sum(partial, blocks);
 }

@@ -47,23 +47,40 @@ struct Triplets {
     else return static_cast<T>(std::pow(s, 1.0 / static_cast<double>(p)));
   }
 
-  // sums of |v|^p of the three differences over the dim, in explicit float64 lanes
-  // (a plain loop for fewer than kLanes components, where zeroing and folding the
-  // lanes of every example would cost more than the sums)
+  // The sums of R consecutive examples with fewer than kLanes components: a
+  // plain loop (zeroing and folding lanes for every example would cost more than
+  // the sums), each example's terms added in component order, with the R
+  // examples' add chains interleaved so that they run in parallel.
+  template <int R, bool Swap>
+  FASTLOSS_INLINE void small_norms(index_t e, double (*sums)[3]) const {
+    const T* x = a + e * dim;
+    const T* y = pos + e * dim;
+    const T* z = neg + e * dim;
+    double s[R][3] = {};
+    for (index_t k = 0; k < dim; ++k) {
+      for (int r = 0; r < R; ++r) {
+        const index_t o = r * dim + k;
+        s[r][0] += static_cast<double>(abs_pow<K>(x[o] - y[o] + eps, p));
+        s[r][1] += static_cast<double>(abs_pow<K>(x[o] - z[o] + eps, p));
+        if constexpr (Swap) s[r][2] += static_cast<double>(abs_pow<K>(y[o] - z[o] + eps, p));
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int i = 0; i < 3; ++i) sums[r][i] = s[r][i];
+  }
+
+  // sums of |v|^p of the differences over the dim (the positive-negative one only
+  // with swap), in explicit float64 lanes; for fewer than kLanes components see
+  // small_norms.
   void norms(index_t e, double* sums) const {
     const T* x = a + e * dim;
     const T* y = pos + e * dim;
     const T* z = neg + e * dim;
     if (dim < kLanes) {
-      double s0 = 0.0, s1 = 0.0, s2 = 0.0;
-      for (index_t k = 0; k < dim; ++k) {
-        s0 += static_cast<double>(abs_pow<K>(x[k] - y[k] + eps, p));
-        s1 += static_cast<double>(abs_pow<K>(x[k] - z[k] + eps, p));
-        s2 += static_cast<double>(abs_pow<K>(y[k] - z[k] + eps, p));
-      }
-      sums[0] = s0;
-      sums[1] = s1;
-      sums[2] = s2;
+      double one[1][3];
+      if (swap) small_norms<1, true>(e, one);
+      else small_norms<1, false>(e, one);
+      for (int i = 0; i < 3; ++i) sums[i] = one[0][i];
       return;
     }
     alignas(64) double acc[3][kLanes] = {};
@@ -74,10 +91,15 @@ struct Triplets {
         const bool on = j < valid;
         const T ap = abs_pow<K>(xa[j] - ya[j] + eps, p);
         const T an = abs_pow<K>(xa[j] - za[j] + eps, p);
-        const T pn = abs_pow<K>(ya[j] - za[j] + eps, p);
         acc[0][j] += on ? static_cast<double>(ap) : 0.0;
         acc[1][j] += on ? static_cast<double>(an) : 0.0;
-        acc[2][j] += on ? static_cast<double>(pn) : 0.0;
+      }
+      if (swap) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) {
+          const T pn = abs_pow<K>(ya[j] - za[j] + eps, p);
+          acc[2][j] += j < valid ? static_cast<double>(pn) : 0.0;
+        }
       }
     };
     for (; k0 + kLanes <= dim; k0 += kLanes) chunk(x + k0, y + k0, z + k0, kLanes);
@@ -124,7 +146,13 @@ struct Triplets {
   double example(index_t e) const {
     double sums[3];
     norms(e, sums);
-    const T d_ap = norm_from_sum(sums[0]), d_an = norm_from_sum(sums[1]), d_pn = norm_from_sum(sums[2]);
+    return finish(e, sums);
+  }
+
+  // The loss (and derivatives) of example e from its sums of |v|^p.
+  double finish(index_t e, const double* sums) const {
+    const T d_ap = norm_from_sum(sums[0]), d_an = norm_from_sum(sums[1]);
+    const T d_pn = swap ? norm_from_sum(sums[2]) : d_an;
     const bool swapped = swap && d_pn < d_an;
     const T d_neg = swapped ? d_pn : d_an;
     const T dist_pos = squared ? d_ap * d_ap : d_ap, dist_neg = squared ? d_neg * d_neg : d_neg;
@@ -186,7 +214,18 @@ double triplet_run(const TripletCall& c) {
   const index_t per_block = c.dim > 0 && kBlock / c.dim > 0 ? kBlock / c.dim : 1;
   return blocked_sum(c.examples, threads, [&](index_t start, index_t len) {
     double sum = 0.0;
-    for (index_t e = start; e < start + len; ++e) sum += t.example(e);
+    index_t e = start;
+    const index_t end = start + len;
+    if (c.dim < kLanes) {
+      constexpr int R = 4;
+      double sums[R][3];
+      for (; e + R <= end; e += R) {
+        if (c.swap) t.template small_norms<R, true>(e, sums);
+        else t.template small_norms<R, false>(e, sums);
+        for (int r = 0; r < R; ++r) sum += t.finish(e + r, sums[r]);
+      }
+    }
+    for (; e < end; ++e) sum += t.example(e);
     return sum;
   }, per_block);
 }

@@ -135,6 +135,7 @@ struct KernelTable {
   const char* isa;
   WeightFn weight_sum[2];
   ElementwiseKernels bandwidth_probe;  // reads y and p, sums y + p (benchmarks only)
+  ElementwiseKernels bandwidth_probe3;  // reads y, p and a, sums y + p + a (benchmarks only)
 #define FASTLOSS_X(name, Functor, count) ElementwiseKernels name;
   FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_X)
 #undef FASTLOSS_X

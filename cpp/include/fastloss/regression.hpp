@@ -108,5 +108,16 @@ struct BandwidthProbe {
   FASTLOSS_INLINE T hess(T, T) const { return T(0); }
 };
 
+// The same for three inputs (the triplet loss's anchor, positive, negative): y + p + a.
+template <class T>
+struct BandwidthProbe3 {
+  static constexpr int cost = kCheap;
+  static constexpr bool uses_aux = true;
+  explicit BandwidthProbe3(const double*) {}
+  FASTLOSS_INLINE T value(T y, T p, T a) const { return y + p + a; }
+  FASTLOSS_INLINE T grad(T, T, T) const { return T(0); }
+  FASTLOSS_INLINE T hess(T, T, T) const { return T(0); }
+};
+
 }  // namespace FASTLOSS_ISA
 }  // namespace fastloss

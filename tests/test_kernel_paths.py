@@ -1,0 +1,126 @@
+"""Kernel paths that only large or particular inputs reach: non-temporal stores
+of large outputs, and the interleaved triplet norms of short embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastloss as fl
+
+# Outputs of at least 16 MiB are streamed (kStreamBytes in elementwise.hpp).
+STREAMED = (16 << 20) // 8 + 1001  # float64 elements: over the threshold, with a ragged tail
+
+
+@pytest.fixture(scope="module")
+def large():
+    rng = np.random.default_rng(11)
+    y = rng.normal(size=STREAMED)
+    return y, y + rng.normal(size=STREAMED)
+
+
+def test_streamed_outputs_match_numpy(large):
+    y, p = large
+    n = y.size
+    out = np.full_like(p, np.nan)
+    value, grad = fl.mse.value_and_grad(y, p, out=out)
+    assert grad is out
+    # hand-derived: d mean((y - p)^2) / dp = -2 (y - p) / n
+    np.testing.assert_allclose(grad, -2 * (y - p) / n, rtol=1e-12, atol=0)
+    assert value == pytest.approx(np.mean((y - p) ** 2), rel=1e-12)
+    per_element = fl.mse(y, p, reduction="none")
+    np.testing.assert_array_equal(per_element, (y - p) ** 2)  # d*d is exact in both
+    g, h = fl.huber.grad_hess(y, p)
+    np.testing.assert_allclose(g, -np.clip(y - p, -1, 1) / n, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(h, (np.abs(y - p) <= 1) / n)
+
+
+def test_streamed_and_cached_stores_give_the_same_bits(large):
+    y, p = large
+    aligned = fl.cauchy.grad(y, p, reduction="sum")  # "sum": no 1/n, so prefixes compare
+    # out= at an 8-byte offset from a 16-byte boundary cannot be streamed: plain stores
+    buf = np.empty(y.size + 1)
+    shifted = buf[1:] if buf.ctypes.data % 16 == 0 else buf[:-1]
+    assert shifted.ctypes.data % 16 == 8
+    fl.cauchy.grad(y, p, out=shifted, reduction="sum")
+    assert shifted.tobytes() == aligned.tobytes()
+    small = fl.cauchy.grad(y[:100_000], p[:100_000], reduction="sum")  # below the threshold
+    assert small.tobytes() == aligned[:100_000].tobytes()
+
+
+@pytest.mark.parametrize("dim", [1, 3, 7, 15])
+@pytest.mark.parametrize("prm", [{}, {"swap": True}, {"p": 1.0}, {"squared": True, "swap": True}])
+def test_short_embeddings_many_blocks(dim, prm):
+    """Short embeddings are summed four examples at a time; blocks of 4096 // dim
+    examples leave ragged groups of four. Expected: the NumPy reference."""
+    rng = np.random.default_rng(dim)
+    examples = 3 * (4096 // dim) + 5
+    a, pos, neg = (rng.normal(size=(examples, dim)) for _ in range(3))
+    for reduction in ("none", "sum"):
+        got = fl.triplet_loss(a, pos, neg, reduction=reduction, **prm)
+        ref = fl.triplet_loss.reference(a, pos, neg, reduction=reduction, **prm)
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+    per_example = fl.triplet_loss(a, pos, neg, reduction="none", **prm)
+    for i in (0, 1, 2, 3, 4, examples - 1):
+        alone = fl.triplet_loss(a[i:i + 1], pos[i:i + 1], neg[i:i + 1], reduction="none", **prm)
+        assert alone.tobytes() == per_example[i:i + 1].tobytes()  # same bits alone as in a group of four
+
+
+def test_repeated_hyper_parameters_are_still_checked():
+    """Configurations are cached per (name, type, value): 1 is not True, 1.0 is not
+    a valid flag, and a cached call gives the reference's value."""
+    y = np.array([1.0, 0.0, 1.0])
+    z = np.array([2.0, -1.0, 0.5])
+    for _ in range(2):
+        got = fl.binary_cross_entropy(y, z, from_logits=True)
+        # expected: the NumPy reference
+        assert got == pytest.approx(fl.binary_cross_entropy.reference(y, z, from_logits=True), rel=1e-14)
+        with pytest.raises(TypeError, match="from_logits"):
+            fl.binary_cross_entropy(y, z, from_logits=1)
+        with pytest.raises(ValueError, match="label_smoothing"):
+            fl.binary_cross_entropy(y, np.array([0.5, 0.5, 0.5]), label_smoothing=2.0)
+    weights = np.array([1.0, 2.0])  # arrays are not cached: a changed array changes the result
+    p = np.array([[0.7, 0.3], [0.4, 0.6]])
+    t = np.array([[1.0, 0.0], [0.0, 1.0]])
+    first = fl.categorical_cross_entropy(t, p, class_weight=weights)
+    weights[1] = 5.0
+    second = fl.categorical_cross_entropy(t, p, class_weight=weights)
+    assert second == pytest.approx(fl.categorical_cross_entropy.reference(t, p, class_weight=weights), rel=1e-14)
+    assert first != second
+
+
+def _threaded_inputs(seed, n=1_000_003):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n)
+    return y, y + rng.normal(size=n)
+
+
+def test_concurrent_calls_from_python_threads():
+    """The kernels release the GIL and share one pool of worker threads: calls
+    from several Python threads at once give the same bits as one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = [_threaded_inputs(s) for s in range(4)]
+    alone = [(fl.cauchy(y, p), fl.cauchy.grad(y, p).tobytes()) for y, p in data]
+    with ThreadPoolExecutor(4) as ex:
+        for _ in range(3):
+            together = list(ex.map(lambda d: (fl.cauchy(*d), fl.cauchy.grad(*d).tobytes()), data))
+            assert together == alone
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork()")
+def test_threaded_call_in_a_forked_child():
+    """A child of fork() has none of the parent's worker threads: its calls must
+    neither hang nor differ."""
+    import multiprocessing as mp
+
+    y, p = _threaded_inputs(7)
+    expected = fl.cauchy(y, p)  # the parent's pool is running now
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as child:
+        got = child.apply_async(_cauchy_of, (y, p)).get(timeout=60)
+    assert got == expected
+
+
+def _cauchy_of(y, p):
+    return fl.cauchy(y, p)
