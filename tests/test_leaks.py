@@ -49,6 +49,8 @@ def _calls():
             (fl.kl_divergence, (P, Q), {}), (fl.kl_divergence, (P, Q), {"from_logits": True, "axis": 0}),
             (fl.gan_discriminator_loss, (y, p), {}), (fl.gan_generator_loss, (p,), {"from_logits": True}),
             (fl.triplet_loss, (P, Q, P[::-1]), {"margin": 0.1}), (fl.triplet_margin, (y, p), {}),
+            (fl.custom("log1p((y - p)**2)"), (y, p), {}),
+            (fl.custom("where(y > p, q * (y - p), (q - 1) * (y - p))", params={"q": 0.5}), (y, p), {"q": 0.9}),
         ]
     return out
 
