@@ -22,6 +22,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else T.N_RANDOM
     per_case = "--cases" in sys.argv
     rows: dict = {}
+    beyond: dict = {}  # the same, less the per-element allowance, where a case has one
     failed = []
     t0 = time.perf_counter()
     for c in T.CASES:
@@ -32,6 +33,8 @@ def main() -> None:
                 kind = entry.split("_")[0]
                 key = (family, np.dtype(dtype).name, kind)
                 rows[key] = max(rows.get(key, 0.0), raw)
+                if c.allow is not None:
+                    beyond[key] = max(beyond.get(key, 0.0), excess)
                 b = T.bound(c, entry, dtype)
                 if excess > b:
                     failed.append(f"{c.name} {np.dtype(dtype).name} {entry}: {excess:.3g} > {b}")
@@ -42,6 +45,14 @@ def main() -> None:
         cells = [f"{rows[(family, d, e)]:.2f}" if (family, d, e) in rows else "—"
                  for d in ("float32", "float64") for e in ("value", "grad", "hess")]
         print(f"| {family} | " + " | ".join(cells) + " |")
+    if beyond:
+        print("\nless the documented allowance (logit shift; subnormal sigmoid):\n")
+        print("| loss | float32 value | grad | hess | float64 value | grad | hess |")
+        print("|---|---|---|---|---|---|---|")
+        for family in dict.fromkeys(k[0] for k in beyond):
+            cells = [f"{beyond[(family, d, e)]:.2f}" if (family, d, e) in beyond else "—"
+                     for d in ("float32", "float64") for e in ("value", "grad", "hess")]
+            print(f"| {family} | " + " | ".join(cells) + " |")
     if failed:
         print("\nover the bound:\n" + "\n".join(failed))
 

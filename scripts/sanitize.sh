@@ -35,7 +35,10 @@ if [ ! -e "$libasan" ]; then
   echo "libasan.so not found (install the compiler's sanitizer runtime)" >&2
   exit 1
 fi
-export LD_PRELOAD="$libasan"
+# libstdc++ too: python does not link it, and ASan's __cxa_throw interceptor needs
+# the real one at start-up (else every C++ exception aborts: "real___cxa_throw != 0")
+libstdcxx="$(${CXX:-g++} -print-file-name=libstdc++.so)"
+export LD_PRELOAD="$libasan:$libstdcxx"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export FASTLOSS_SANITIZED=1   # tests that measure memory or time skip themselves

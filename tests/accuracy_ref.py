@@ -242,7 +242,8 @@ def kl_logits(P, z):
 
 
 def triplet(a, p, n, margin, eps):
-    """p = 2 norm of x - y + eps (PyTorch's pairwise_distance). Value, grads (a, p, n)."""
+    """p = 2 norm of x - y + eps (PyTorch's pairwise_distance). Value, grads and
+    Hessian diagonals (a, p, n)."""
     u = [x - y + eps for x, y in zip(a, p)]
     w = [x - y + eps for x, y in zip(a, n)]
     dp = mpmath.sqrt(mpmath.fsum(x * x for x in u))
@@ -250,9 +251,15 @@ def triplet(a, p, n, margin, eps):
     h = dp - dn + margin
     sc = dp + dn + abs(margin)
     if h <= 0:
-        zeros = [_abs(ZERO)] * (3 * len(a))
+        zeros = [_abs(ZERO)] * (6 * len(a))
         return [(ZERO, sc)] + zeros
     ga = [(x / dp - y / dn, abs(x / dp) + abs(y / dn)) for x, y in zip(u, w)]
     gp = [_abs(-x / dp) for x in u]
     gn = [_abs(y / dn) for y in w]
-    return [(h, sc)] + ga + gp + gn
+    # Hessian diagonals: d2D/dv_k2 = (D^2 - v_k^2) / D^3, a difference (scale (D^2 + v_k^2) / D^3)
+    def d2(v, d):
+        return ((d * d - v * v) / d ** 3, (d * d + v * v) / d ** 3)
+    ha = [(d2(x, dp)[0] - d2(y, dn)[0], d2(x, dp)[1] + d2(y, dn)[1]) for x, y in zip(u, w)]
+    hp = [d2(x, dp) for x in u]
+    hn = [(-d2(y, dn)[0], d2(y, dn)[1]) for y in w]
+    return [(h, sc)] + ga + gp + gn + ha + hp + hn

@@ -587,8 +587,8 @@ def _triplet_adv(D):
 def _triplet_run(inputs):
     a, p, n = inputs
     v = fl.triplet_loss(a, p, n, margin=0.5, eps=TRIPLET_EPS, reduction="none")
-    ga, gp, gn = fl.triplet_loss.grad(a, p, n, margin=0.5, eps=TRIPLET_EPS, reduction="none")
-    return [v, ga, gp, gn]
+    (ga, gp, gn), (ha, hp, hn) = fl.triplet_loss.grad_hess(a, p, n, margin=0.5, eps=TRIPLET_EPS, reduction="none")
+    return [v, ga, gp, gn, ha, hp, hn]
 
 
 def _triplet_ref(inputs, dtype):
@@ -605,12 +605,13 @@ def _triplet_skip(inputs, dtype):
     dn = np.linalg.norm(a - n + TRIPLET_EPS, axis=-1)
     near = np.abs(dp - dn + 0.5) <= 1e3 * ulp(dp + dn + 0.5, dtype)
     per = np.repeat(near[:, None], a.shape[1], 1).ravel()
-    return {"grad_anchor": per, "grad_positive": per, "grad_negative": per}
+    return {f"{k}_{x}": per for k in ("grad", "hess") for x in ("anchor", "positive", "negative")}
 
 
 for _D in (3, 40):
     case(f"triplet_loss(D={_D})", _triplet_draw(_D), _triplet_adv(_D), _triplet_run, _triplet_ref,
-         ("value", "grad_anchor", "grad_positive", "grad_negative"), rows=True, skip=_triplet_skip)
+         ("value", "grad_anchor", "grad_positive", "grad_negative", "hess_anchor", "hess_positive", "hess_negative"),
+         rows=True, skip=_triplet_skip)
 
 
 # ---------------------------------------------------------------------------- bounds

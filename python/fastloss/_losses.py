@@ -500,8 +500,9 @@ triplet_loss = register(TripletLoss, "triplet_loss", (
     inactive; for p = 2, dD/da = (a - p + eps) / D.
 
     Accuracy (p = 2, against 50-digit mpmath): value within 4 ulp of
-    ``D(a, p) + D(a, n) + |margin|`` (the hinge is a difference), gradients within
-    4 ulp (the anchor's, a difference, in ulp of its terms' magnitudes).
+    ``D(a, p) + D(a, n) + |margin|`` (the hinge is a difference), gradients and
+    Hessian diagonals within 4 ulp (differences, such as the anchor's gradient and
+    ``(D**2 - v_k**2) / D**3``, in ulp of their terms' magnitudes).
 
     Args:
       margin: the required gap (finite).
