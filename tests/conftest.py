@@ -86,3 +86,16 @@ CONFIGS = {
 
 def configs(loss):
     return [{}] + CONFIGS.get(loss.name, [])
+
+
+def mem_available() -> int:
+    """Bytes of memory available (MemAvailable in /proc/meminfo; 0 where unknown),
+    for the tests that skip themselves when memory is short."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

@@ -33,6 +33,7 @@ import pytest
 
 import accuracy_ref as R
 import fastloss as fl
+from conftest import mem_available
 
 N_RANDOM = int(os.environ.get("FASTLOSS_ACCURACY_N", 10_000))
 N_SLOW = 200_000
@@ -751,23 +752,12 @@ def test_reductions_exact_sum(name, dtype):
         check_reductions(name, n, dtype, rng)
 
 
-def _mem_available() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("name", ["mse", "binary_cross_entropy", "categorical_cross_entropy"])
 def test_reductions_exact_sum_1e8(name, dtype):
     need = 100_000_000 * np.dtype(dtype).itemsize * 6
-    if _mem_available() < need:
+    if mem_available() < need:
         pytest.skip(f"needs {need / 2**30:.1f} GiB of available memory")
     check_reductions(name, 100_000_000, dtype, np.random.default_rng(8))
 

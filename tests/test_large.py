@@ -7,25 +7,15 @@ import numpy as np
 import pytest
 
 import fastloss as fl
+from conftest import mem_available
 
 N = 2**31 + 17  # past the int32 range, and not a multiple of the block or the lanes
-
-
-def _mem_available() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 @pytest.mark.slow
 def test_more_than_2_31_elements():
     need = N * 4 + (2 << 30)  # one float32 array, and room to spare
-    if _mem_available() < need:
+    if mem_available() < need:
         pytest.skip(f"needs {need / 2**30:.1f} GiB of available memory")
     p = np.full(N, 0.5, np.float32)
     # markers past 2**31: elements the kernel reaches only with 64-bit indices
