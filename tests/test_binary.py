@@ -192,3 +192,65 @@ def test_gan_losses(rng, from_logits):
 def test_gan_dtype_follows_inputs():
     assert fl.gan_discriminator_loss(np.float32([0.9]), np.float32([0.1])).dtype == np.float32
     assert fl.gan_generator_loss(np.float32([0.5]), reduction="none").dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_focal_gamma_two_kernel_agrees_with_the_power_kernel(dtype, rng):
+    """gamma = 2 runs its own kernels (m * m instead of pow); gamma just above 2 runs
+    the pow kernels: the two agree to the size of the gamma difference (m^d - 1 ~ d log m,
+    d = 2**-40 in float64, 2**-20 in float32), in every entry point, for probabilities
+    and logits."""
+    d = 2.0 ** (-40 if dtype == np.float64 else -20)
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    y = rng.integers(0, 2, size=2000).astype(dtype)
+    soft = y.copy()
+    soft[:100] = rng.uniform(size=100)  # (only for the value: the gradient of a soft label is a
+    # difference that cancels, where the pow kernel's own rounding would decide the comparison)
+    for from_logits, pred in ((False, rng.uniform(0.0, 1.0, size=2000)), (True, rng.normal(size=2000) * 6)):
+        pred = pred.astype(dtype)
+        for labels in (y, soft):
+            a = fl.focal_loss(labels, pred, gamma=2.0, from_logits=from_logits, reduction="none")
+            b = fl.focal_loss(labels, pred, gamma=2.0 + d, from_logits=from_logits, reduction="none")
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=0)
+        ga, ha = fl.focal_loss.grad_hess(y, pred, gamma=2.0, from_logits=from_logits, reduction="none")
+        gb, hb = fl.focal_loss.grad_hess(y, pred, gamma=2.0 + d, from_logits=from_logits, reduction="none")
+        np.testing.assert_allclose(ga, gb, rtol=rtol, atol=1e-30)
+        np.testing.assert_allclose(ha, hb, rtol=rtol, atol=1e-30)
+        # and gamma = 2 against the NumPy reference
+        ref = fl.focal_loss.reference(soft, pred, from_logits=from_logits, reduction="none")
+        np.testing.assert_allclose(a, ref, rtol=1e-5 if dtype == np.float32 else 1e-12)  # a: soft, gamma = 2
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_gan_probability_kernels_give_bce_bits(dtype, rng):
+    """The GAN losses of probabilities run one-log kernels per fixed target; they
+    give binary_cross_entropy's bits against all-ones and all-zeros targets, in
+    every entry point, including clipped probabilities (0, 1, eps) and NaN."""
+    p = rng.uniform(size=3001).astype(dtype)
+    p[:6] = [0.0, 1.0, 1e-9, 1 - 1e-9, np.nan, 0.5]
+    ones, zeros = np.ones_like(p), np.zeros_like(p)
+    bce = fl.binary_cross_entropy
+
+    def bits(x):  # the bytes, with every NaN as one NaN (its sign and payload are not specified)
+        x = np.array(x)
+        x[np.isnan(x)] = np.nan
+        return x.tobytes()
+
+    with np.errstate(invalid="ignore"):
+        for reduction in ("none", "sum", "mean"):
+            gen = fl.gan_generator_loss(p, reduction=reduction)
+            sat = fl.gan_generator_loss(p, saturating=True, reduction=reduction)
+            want = bce(ones, p, reduction=reduction)
+            assert bits(gen) == bits(want)
+            assert bits(sat) == bits(-bce(zeros, p, reduction=reduction))
+        g, h = fl.gan_generator_loss.grad_hess(p, reduction="none")
+        bg, bh = bce.grad_hess(ones, p, reduction="none")
+        assert bits(g) == bits(bg) and bits(h) == bits(bh)
+        (gr, gf), (hr, hf) = fl.gan_discriminator_loss.grad_hess(p, p[::-1].copy(), reduction="sum")
+        bgr, bhr = bce.grad_hess(ones, p, reduction="sum")
+        bgf, bhf = bce.grad_hess(zeros, p[::-1].copy(), reduction="sum")
+        for got, want in ((gr, bgr), (hr, bhr), (gf, bgf), (hf, bhf)):
+            np.testing.assert_array_equal(got, 0.5 * want)
+        v = fl.gan_discriminator_loss(p[6:], p[6:][::-1].copy())
+        want = 0.5 * (float(bce(ones[6:], p[6:])) + float(bce(zeros[6:], p[6:][::-1].copy())))
+        assert float(v) == pytest.approx(want, rel=1e-6 if dtype == np.float32 else 1e-15)

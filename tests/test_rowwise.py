@@ -312,3 +312,81 @@ def test_threads_bitwise(rng):
     with threadpoolctl.threadpool_limits(1):
         for a, b in zip(run(), base):
             assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+
+
+@pytest.mark.parametrize("classes", [3, 10, 16, 37])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_sparse_probabilities_label_path(classes, dtype, rng):
+    """Sparse labels of probabilities without smoothing read only the label's
+    probability (one log per example, several blocks of examples): values and
+    derivatives against the NumPy reference and against hand formulas
+    (-cw_l / p_l and cw_l / p_l**2 at the label, 0 elsewhere); every thread count
+    gives the same bits."""
+    n = 20001  # several blocks of kBlock / C examples, over the thread threshold, a partial lane group
+    z = rng.normal(size=(n, classes)) * 2
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    p[rng.uniform(size=p.shape) < 0.05] = 0.0  # clipped to eps: derivative 0
+    p = p.astype(dtype)
+    labels = rng.integers(0, classes, size=n)
+    labels[rng.uniform(size=n) < 0.1] = -100
+    cw = rng.uniform(0.5, 2.0, size=classes)
+    w = rng.uniform(0.1, 2.0, size=n)
+    eps = dtype(1e-7)
+    for kw in ({}, {"class_weight": cw, "sample_weight": w}):
+        for reduction in REDUCTIONS:
+            got = SPARSE(labels, p, ignore_index=-100, reduction=reduction, **kw)
+            ref = SPARSE.reference(labels, p, ignore_index=-100, reduction=reduction, **kw)
+            assert_matches_reference(got, ref, dtype)
+        g, h = SPARSE.grad_hess(labels, p, ignore_index=-100, reduction="sum", **kw)
+        rows = np.arange(n)
+        on = labels >= 0
+        q = p[rows[on], labels[on]]
+        a = (cw[labels[on]] if "class_weight" in kw else 1.0) * (w[on] if "sample_weight" in kw else 1.0)
+        inside = (q >= eps) & (q <= 1)
+        expect_g = np.where(inside, -a / np.maximum(q, eps), 0.0)
+        expect_h = np.where(inside, a / np.maximum(q, eps) ** 2, 0.0)
+        np.testing.assert_allclose(g[rows[on], labels[on]], expect_g, rtol=1e-5 if dtype == np.float32 else 1e-13)
+        np.testing.assert_allclose(h[rows[on], labels[on]], expect_h, rtol=1e-5 if dtype == np.float32 else 1e-13)
+        mask = np.zeros_like(g, dtype=bool)
+        mask[rows[on], labels[on]] = True
+        assert np.all(g[~mask] == 0) and np.all(h[~mask] == 0)
+    try:
+        results = {}
+        for t in (1, 2, 3):
+            fl.set_num_threads(t)
+            results[t] = [np.asarray(x).tobytes() for x in
+                          (SPARSE(labels, p, ignore_index=-100), SPARSE.value_and_grad(labels, p, ignore_index=-100)[0],
+                           SPARSE.grad(labels, p, ignore_index=-100))]
+        assert results[1] == results[2] == results[3]
+    finally:
+        fl.set_num_threads(0)
+    # a negative probability anywhere, in an ignored example or not, is a ValueError naming it
+    for row in (0, n - 1):
+        bad = p.copy()
+        bad[row, -1] = -0.25
+        lab = labels.copy()
+        lab[row] = -100 if row == 0 else 0
+        with pytest.raises(ValueError, match=r"probabilities|-0\.25"):
+            SPARSE(lab, bad, ignore_index=-100)
+
+
+def test_sparse_probabilities_label_path_large_gradient(rng):
+    """Derivatives of 16 MiB and more with rows of 1000 classes are zeroed with
+    non-temporal stores, also into an out= that is not 16-byte aligned: zeros but
+    at the labels, where the hand formula -1/(n p_l) holds (mean reduction)."""
+    n, classes = 4500, 1000  # 18 MB of float32
+    p = rng.uniform(0.01, 1.0, size=(n, classes)).astype(np.float32)
+    labels = rng.integers(0, classes, size=n)
+    buf = np.empty(n * classes + 1, np.float32)
+    out = buf[1:].reshape(n, classes)  # 4 bytes past an aligned start
+    assert out.ctypes.data % 16 != 0
+    for target in (None, out):
+        if target is not None:
+            target.fill(np.nan)
+        v, g = SPARSE.value_and_grad(labels, p, out=target)
+        rows = np.arange(n)
+        expect = -1.0 / (n * p[rows, labels].astype(np.float64))  # by hand: d/dp of -mean(log p_l)
+        np.testing.assert_allclose(g[rows, labels], expect, rtol=1e-6)
+        g[rows, labels] = 0
+        assert not np.any(g), "a derivative off the labels is not 0"
+        assert v == pytest.approx(-np.mean(np.log(p[rows, labels].astype(np.float64))), rel=1e-6)

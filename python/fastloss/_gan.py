@@ -90,20 +90,21 @@ def _combine(entry: int, parts: list, factor: float) -> Any:
 _ONES = {dt: np.ones(1, dt) for dt in (c.F32, c.F64)}
 
 
-def _reduced_value(bce, real: np.ndarray, fake: np.ndarray, reduction: str) -> Any:
+def _reduced_value(fixed: dict, real: np.ndarray, fake: np.ndarray, reduction: str) -> Any:
     """The discriminator's "mean" or "sum" straight from two kernel calls, for
-    non-empty C-contiguous inputs of one float dtype without pos_weight; None
-    otherwise (and on any error: the general path then reports it). The same
-    arithmetic as the general path: each half reduced in its dtype, then combined."""
+    non-empty C-contiguous inputs of one float dtype; None otherwise (and on any
+    error: the general path then reports it). The same arithmetic as the general
+    path: each half reduced in its dtype, then combined. ``fixed``: the kernel
+    configuration per target (see _gan_kernel)."""
     dt = real.dtype
-    kernel, prm, aux, _ = bce
-    if (dt is not fake.dtype or (dt is not c.F32 and dt is not c.F64) or aux.size != 1 or aux[()] != 1.0
+    if (dt is not fake.dtype or (dt is not c.F32 and dt is not c.F64)
             or not real.size or not fake.size or not real.flags.c_contiguous or not fake.flags.c_contiguous):
         return None
-    one = _ONES[dt]
+    k_real, k_fake = fixed[1.0], fixed[0.0]
+    aux = None if k_real.aux is None else _ONES[dt]  # BCE's pos_weight operand (logits): 1
     try:
-        total_real = kernel(SUM, _TARGETS[(1.0, dt)], real, one, None, None, None, None, 1.0, prm)
-        total_fake = kernel(SUM, _TARGETS[(0.0, dt)], fake, one, None, None, None, None, 1.0, prm)
+        total_real = k_real.fn(SUM, _TARGETS[(1.0, dt)], real, aux, None, None, None, None, 1.0, k_real.params)
+        total_fake = k_fake.fn(SUM, _TARGETS[(0.0, dt)], fake, aux, None, None, None, None, 1.0, k_fake.params)
     except _core.DomainError:
         return None
     if reduction == "mean":
@@ -142,20 +143,20 @@ class GanDiscriminatorLoss(Loss):
         return self._run(GRAD_HESS, d_real, d_fake, reduction, sample_weight, out, params)
 
     def _run(self, entry, d_real, d_fake, reduction, sample_weight, out, params):
-        _, bce = self._params(params) if params else self._defaults
+        _, fixed = self._params(params) if params else self._defaults
         if reduction not in c.REDUCTIONS:
             c.check_reduction(reduction)
         real = c.as_array(d_real, "d_real")
         fake = c.as_array(d_fake, "d_fake")
         if entry == VALUE and out is None and sample_weight is None and reduction != "none":
-            value = _reduced_value(bce, real, fake, reduction)
+            value = _reduced_value(fixed, real, fake, reduction)
             if value is not None:
                 return value
         if reduction == "none" and real.shape != fake.shape:
             raise ValueError(f"reduction='none' needs d_real and d_fake of one shape; "
                              f"got d_real shape {real.shape} and d_fake shape {fake.shape}")
         # The mean of each half is over its own batch, so the batches may differ in size.
-        parts = [self._bce._compute(entry, bce, _target(t, d.dtype), d, reduction, sample_weight, None)
+        parts = [self._bce._compute(entry, fixed[t], _target(t, d.dtype), d, reduction, sample_weight, None)
                  for t, d in ((1.0, real), (0.0, fake))]
         return _deliver(entry, _combine(entry, parts, 0.5), out)
 
@@ -187,11 +188,12 @@ class GanGeneratorLoss(Loss):
         return self._run(GRAD_HESS, d_fake, reduction, sample_weight, out, params)
 
     def _run(self, entry, d_fake, reduction, sample_weight, out, params):
-        saturating, bce = self._params(params) if params else self._defaults
+        saturating, fixed = self._params(params) if params else self._defaults
         # non-saturating: BCE(1, D) = -log D; saturating: log(1 - D) = -BCE(0, D)
         target, sign = (0.0, -1.0) if saturating else (1.0, 1.0)
         fake = c.as_array(d_fake, "d_fake")
-        part = self._bce._compute(entry, bce, _target(target, fake.dtype), fake, reduction, sample_weight, out)
+        part = self._bce._compute(entry, fixed[target], _target(target, fake.dtype), fake, reduction, sample_weight,
+                                  out)
         if entry == VALUE:
             return _combine(VALUE, [part], sign)
         if entry == GRAD:

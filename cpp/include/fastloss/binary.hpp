@@ -41,6 +41,36 @@ struct BceProb {
   }
 };
 
+// BCE against a fixed hard target without smoothing or pos_weight (the GAN losses'
+// halves): Positive, target 1: -log q; else target 0: -log1p(-q); q = clip(p, eps, 1 - eps).
+// One log where BceProb takes two, with the same bits as BceProb for these targets
+// (its other term is an exact 0). y_true, the constant target, is only range-checked.
+// params: eps, label_smoothing (0, unused).
+template <class T, bool Positive>
+struct BceTargetT {
+  static constexpr int cost = kTranscendental;
+  static constexpr bool checks_domain = true;
+  T lo, hi;
+  explicit BceTargetT(const double* prm) : lo(static_cast<T>(prm[0])), hi(T(1) - static_cast<T>(prm[0])) {}
+  FASTLOSS_INLINE bool valid(T y, T p) const { return in_unit_interval(y) && in_unit_interval(p); }
+  FASTLOSS_INLINE T value(T, T p) const {
+    const T q = math::clamp(p, lo, hi);
+    return Positive ? -math::log(q) : -math::log1p(-q);
+  }
+  FASTLOSS_INLINE T grad(T, T p) const {
+    const T q = math::clamp(p, lo, hi);
+    const T g = Positive ? -T(1) / q : T(1) / (T(1) - q);
+    return p < lo || p > hi ? T(0) : g;
+  }
+  FASTLOSS_INLINE T hess(T, T p) const {
+    const T q = math::clamp(p, lo, hi), r = T(1) - q;
+    const T h = Positive ? T(1) / (q * q) : T(1) / (r * r);
+    return p < lo || p > hi ? T(0) : h;
+  }
+};
+template <class T> using BceTarget1 = BceTargetT<T, true>;
+template <class T> using BceTarget0 = BceTargetT<T, false>;
+
 // params: eps (unused), label_smoothing; aux: pos_weight. With z the logit:
 // pw y softplus(-z) + (1 - y) softplus(z)  (= PyTorch's BCEWithLogits form);
 // grad = (1 - y) sigmoid(z) - pw y sigmoid(-z); hess = (pw y + 1 - y) sigmoid(z) sigmoid(-z).
@@ -70,13 +100,13 @@ struct BceLogits {
   }
 };
 
-// m^gamma; the default gamma = 2 as m * m, exactly rounded. (GCC 12 does not
-// unswitch the SIMD loop on this test, so the vector pow is still evaluated and
-// the focal loss is not faster for it; a gamma = 2 instantiation of the functor
-// would be.)
-template <class T>
+// m^gamma. Square: the instantiation for the default gamma = 2 (chosen in Python),
+// m * m, exactly rounded and without the vector pow (GCC 12 does not unswitch a SIMD
+// loop on a run-time gamma == 2, so a test here would still evaluate the pow).
+template <bool Square, class T>
 FASTLOSS_INLINE T focal_power(T m, T gamma) {
-  return gamma == T(2) ? m * m : math::pow(m, gamma);
+  if constexpr (Square) return m * m;
+  else return math::pow(m, gamma);
 }
 
 // Focal loss, as Keras's binary_focal_crossentropy: alpha_t (1 - p_t)^gamma BCE(y, p),
@@ -84,12 +114,12 @@ FASTLOSS_INLINE T focal_power(T m, T gamma) {
 // For hard labels BCE = -log p_t: the SPEC formula. params: use_alpha, alpha, gamma, eps.
 // (No bool members: a bool load in the loop stops GCC from vectorizing it.)
 // Probabilities are clipped to [eps, 1 - eps] (derivatives 0 outside).
-template <class T>
-struct FocalProb {
+template <class T, bool Square>
+struct FocalProbT {
   static constexpr int cost = kTranscendental;
   static constexpr bool checks_domain = true;
   T alpha_pos, alpha_neg, gamma, lo, hi;  // alpha_t = alpha_pos y + alpha_neg (1 - y)
-  explicit FocalProb(const double* prm)
+  explicit FocalProbT(const double* prm)
       : alpha_pos(static_cast<T>(prm[0] != 0.0 ? prm[1] : 1.0)),
         alpha_neg(static_cast<T>(prm[0] != 0.0 ? 1.0 - prm[1] : 1.0)), gamma(static_cast<T>(prm[2])),
         lo(static_cast<T>(prm[3])), hi(T(1) - static_cast<T>(prm[3])) {}
@@ -103,7 +133,7 @@ struct FocalProb {
     Parts r;
     r.q = math::clamp(p, lo, hi);
     r.m = y * (T(1) - r.q) + (T(1) - y) * r.q;
-    r.mod = focal_power(r.m, gamma);
+    r.mod = focal_power<Square>(r.m, gamma);
     r.bce = -(y * math::log(r.q) + (T(1) - y) * math::log1p(-r.q));
     r.d1 = (r.q - y) / (r.q * (T(1) - r.q));                                                 // dBCE/dp
     r.d2 = y / (r.q * r.q) + (T(1) - y) / ((T(1) - r.q) * (T(1) - r.q));                   // d2BCE/dp2
@@ -136,12 +166,12 @@ struct FocalProb {
 // grad = alpha_t m^g K,   K = (1 - 2y) g r BCE + dBCE/dz,   dBCE/dz = (1 - y) sig(z) - y sig(-z)
 // hess = alpha_t m^g ((1 - 2y) g r K + K'),
 //   K' = (1 - 2y) g (r ((sig(-z) - sig(z)) - (1 - 2y) r) BCE + r dBCE/dz) + sig(z) sig(-z).
-template <class T>
-struct FocalLogits {
+template <class T, bool Square>
+struct FocalLogitsT {
   static constexpr int cost = kTranscendental;
   static constexpr bool checks_domain = true;
   T alpha_pos, alpha_neg, gamma;
-  explicit FocalLogits(const double* prm)
+  explicit FocalLogitsT(const double* prm)
       : alpha_pos(static_cast<T>(prm[0] != 0.0 ? prm[1] : 1.0)),
         alpha_neg(static_cast<T>(prm[0] != 0.0 ? 1.0 - prm[1] : 1.0)), gamma(static_cast<T>(prm[2])) {}
   FASTLOSS_INLINE bool valid(T y, T) const { return in_unit_interval(y); }
@@ -160,7 +190,7 @@ struct FocalLogits {
     // (Not 1 / (y / sig + (1 - y) / sig_neg): that overflows, and loses r, as soon
     // as sig_neg is below 1 / max, |z| > 88.7 in float32.)
     const T m = y * s.sigmoid_neg + (T(1) - y) * s.sigmoid;
-    r.mod = focal_power(m, gamma);  // m^gamma
+    r.mod = focal_power<Square>(m, gamma);  // m^gamma
     r.r = m > T(0) ? (s.sigmoid * s.sigmoid_neg) / m : T(1);
     r.dbce = (T(1) - y) * s.sigmoid - y * s.sigmoid_neg;
     return r;
@@ -182,6 +212,12 @@ struct FocalLogits {
     return alpha_t(y) * r.mod * (s * gamma * r.r * k + dk);
   }
 };
+
+// gamma as a parameter (pow), and gamma = 2 (a square; the kernel _core.*_gamma2).
+template <class T> using FocalProb = FocalProbT<T, false>;
+template <class T> using FocalProbSquare = FocalProbT<T, true>;
+template <class T> using FocalLogits = FocalLogitsT<T, false>;
+template <class T> using FocalLogitsSquare = FocalLogitsT<T, true>;
 
 }  // namespace FASTLOSS_ISA
 }  // namespace fastloss

@@ -90,12 +90,6 @@ FASTLOSS_INLINE ElementwiseView<T> offset(const ElementwiseView<T>& v, index_t i
           (M & kHess) ? v.hess + i : nullptr};
 }
 
-// Outputs of at least this many bytes each are written with non-temporal stores:
-// they do not fit in the caches anyway (32 MiB of L3 on the machine this was
-// tuned on), and streaming them saves the read of each output line before it is
-// written (value_and_grad of mse: 24 instead of 32 bytes of traffic per element).
-constexpr index_t kStreamBytes = index_t(16) << 20;
-
 // kLanes elements from an aligned buffer to dst (16-byte aligned) with
 // non-temporal stores; the values are the same, only the cache policy differs.
 template <class T>
@@ -112,7 +106,6 @@ FASTLOSS_INLINE void stream_lanes(T* dst, const T* src) {
 #endif
 }
 
-FASTLOSS_INLINE bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
 
 // The full chunks of a block with the outputs computed into buffers and streamed out.
 template <unsigned M, class F, class T>

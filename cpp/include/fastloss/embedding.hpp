@@ -28,6 +28,13 @@ FASTLOSS_INLINE T abs_pow(T v, T p) {  // |v|^p
   else return math::pow(math::abs(v), p);
 }
 
+// pow that is never vectorized, for the per-example loops over short embeddings: GCC
+// may vectorize such a loop in one mode's instantiation and not in another's, and the
+// vector pow rounds differently, so that the value and value_and_grad's value would
+// differ in the last bit.
+[[gnu::noinline]] inline float scalar_pow(float x, float y) { return std::pow(x, y); }
+[[gnu::noinline]] inline double scalar_pow(double x, double y) { return std::pow(x, y); }
+
 template <NormKind K, unsigned M, class T>
 struct Triplets {
   const T* a;
@@ -44,7 +51,12 @@ struct Triplets {
   FASTLOSS_INLINE T norm_from_sum(double s) const {
     if constexpr (K == kNorm1) return static_cast<T>(s);
     else if constexpr (K == kNorm2) return static_cast<T>(std::sqrt(s));
-    else return static_cast<T>(std::pow(s, 1.0 / static_cast<double>(p)));
+    else return static_cast<T>(scalar_pow(s, 1.0 / static_cast<double>(p)));
+  }
+
+  FASTLOSS_INLINE T small_pow(T v) const {  // |v|^p in the per-example loops (see scalar_pow)
+    if constexpr (K == kNormP) return scalar_pow(math::abs(v), p);
+    else return abs_pow<K>(v, p);
   }
 
   // The sums of R consecutive examples with fewer than kLanes components: a
@@ -60,9 +72,9 @@ struct Triplets {
     for (index_t k = 0; k < dim; ++k) {
       for (int r = 0; r < R; ++r) {
         const index_t o = r * dim + k;
-        s[r][0] += static_cast<double>(abs_pow<K>(x[o] - y[o] + eps, p));
-        s[r][1] += static_cast<double>(abs_pow<K>(x[o] - z[o] + eps, p));
-        if constexpr (Swap) s[r][2] += static_cast<double>(abs_pow<K>(y[o] - z[o] + eps, p));
+        s[r][0] += static_cast<double>(small_pow(x[o] - y[o] + eps));
+        s[r][1] += static_cast<double>(small_pow(x[o] - z[o] + eps));
+        if constexpr (Swap) s[r][2] += static_cast<double>(small_pow(y[o] - z[o] + eps));
       }
     }
     for (int r = 0; r < R; ++r)
@@ -114,6 +126,80 @@ struct Triplets {
       chunk(xt, yt, zt, valid);
     }
     for (int i = 0; i < 3; ++i) sums[i] = fold_lanes(acc[i]);
+  }
+
+  // The value alone of kLanes examples e0 .. e0 + valid - 1 with fewer than kLanes
+  // components (SIMD over so few components would leave most lanes empty): |v|^p of
+  // all their components in one SIMD pass over the contiguous stretch, into float64
+  // buffers; per example, the sums of those in component order (the same float64
+  // additions as small_norms), four examples' add chains interleaved; then, SIMD across
+  // the examples, the distances and the hinge. The examples' weighted losses are added
+  // to sum in example order, so that the value has the bits of the per-example path
+  // (value_and_grad's value equals the value's). (Gathering each component across the
+  // examples, or transposing, measured 1.5x-2x slower than this.)
+  template <bool Full>
+  void value_lanes(index_t e0, int valid, double& sum) const {
+    constexpr int R = 4;
+    static_assert(kLanes % R == 0, "lanes in groups of R");
+    const int idim = static_cast<int>(dim), count = valid * idim;
+    const T* xa = a + e0 * dim;
+    const T* ya = pos + e0 * dim;
+    const T* za = neg + e0 * dim;
+    alignas(64) double b0[kLanes * kLanes], b1[kLanes * kLanes], b2[kLanes * kLanes];
+#pragma omp simd
+    for (int i = 0; i < count; ++i) {
+      b0[i] = static_cast<double>(abs_pow<K>(xa[i] - ya[i] + eps, p));
+      b1[i] = static_cast<double>(abs_pow<K>(xa[i] - za[i] + eps, p));
+    }
+    if (swap) {
+#pragma omp simd
+      for (int i = 0; i < count; ++i) b2[i] = static_cast<double>(abs_pow<K>(ya[i] - za[i] + eps, p));
+    }
+    alignas(64) double s0[kLanes] = {}, s1[kLanes] = {}, s2[kLanes] = {};
+    const int groups = Full ? kLanes : valid;
+    for (int j = 0; j < groups; j += R) {
+      const int rows = groups - j < R ? groups - j : R;
+      double u[R] = {}, v[R] = {};
+      if (rows == R) {
+        for (int k = 0; k < idim; ++k)
+          for (int r = 0; r < R; ++r) {
+            u[r] += b0[(j + r) * idim + k];
+            v[r] += b1[(j + r) * idim + k];
+          }
+      } else {
+        for (int r = 0; r < rows; ++r)
+          for (int k = 0; k < idim; ++k) {
+            u[r] += b0[(j + r) * idim + k];
+            v[r] += b1[(j + r) * idim + k];
+          }
+      }
+      for (int r = 0; r < rows; ++r) {
+        s0[j + r] = u[r];
+        s1[j + r] = v[r];
+      }
+      if (swap) {
+        for (int r = 0; r < rows; ++r) {
+          double t = 0.0;
+          for (int k = 0; k < idim; ++k) t += b2[(j + r) * idim + k];
+          s2[j + r] = t;
+        }
+      }
+    }
+    alignas(64) T loss[kLanes], we[kLanes];
+    for (int j = 0; j < kLanes; ++j) we[j] = (M & kWeighted) && j < groups ? w[e0 + j] : T(1);
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+      const T d_ap = norm_from_sum(s0[j]), d_an = norm_from_sum(s1[j]);
+      const T d_pn = swap ? norm_from_sum(s2[j]) : d_an;
+      const T d_neg = swap && d_pn < d_an ? d_pn : d_an;
+      const T dist_pos = squared ? d_ap * d_ap : d_ap, dist_neg = squared ? d_neg * d_neg : d_neg;
+      const T hinge = dist_pos - dist_neg + margin;
+      loss[j] = we[j] * (hinge > T(0) ? hinge : (hinge == hinge ? T(0) : hinge));  // NaN propagates
+    }
+    for (int j = 0; j < groups; ++j) {
+      if constexpr ((M & kValue) != 0) value[e0 + j] = loss[j];
+      sum += static_cast<double>(loss[j]);
+    }
   }
 
   // dD/dv and d2D/dv2 of one component, for a distance d (of the norm, before squaring)
@@ -212,6 +298,19 @@ double triplet_run(const TripletCall& c) {
                             c.swap};
   const int threads = c.examples * c.dim >= c.parallel_threshold[kCheap] ? c.threads : 1;
   const index_t per_block = c.dim > 0 && kBlock / c.dim > 0 ? kBlock / c.dim : 1;
+  constexpr bool kValueOnly = (M & (kGrad | kHess)) == 0;
+  if (kValueOnly && c.dim < kLanes && K != kNormP) {
+    // short embeddings, value only: kLanes examples at a time, SIMD across them (not for
+    // a general p: the vector pow would round differently from the per-example path's)
+    return blocked_sum(c.examples, threads, [&](index_t start, index_t len) {
+      double sum = 0.0;
+      index_t e = start;
+      const index_t end = start + len;
+      for (; e + kLanes <= end; e += kLanes) t.template value_lanes<true>(e, kLanes, sum);
+      if (e < end) t.template value_lanes<false>(e, static_cast<int>(end - e), sum);
+      return sum;
+    }, per_block);
+  }
   return blocked_sum(c.examples, threads, [&](index_t start, index_t len) {
     double sum = 0.0;
     index_t e = start;

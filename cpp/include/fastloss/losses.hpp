@@ -12,8 +12,12 @@
   X(triplet_margin, TripletMargin, 1)  \
   X(binary_cross_entropy, BceProb, 2)  \
   X(binary_cross_entropy_logits, BceLogits, 2) \
+  X(bce_target1, BceTarget1, 2)        \
+  X(bce_target0, BceTarget0, 2)        \
   X(focal_loss, FocalProb, 4)          \
-  X(focal_loss_logits, FocalLogits, 4)
+  X(focal_loss_logits, FocalLogits, 4)  \
+  X(focal_loss_gamma2, FocalProbSquare, 4) \
+  X(focal_loss_logits_gamma2, FocalLogitsSquare, 4)
 
 #define FASTLOSS_ROWWISE_LOSSES(X)                        \
   X(categorical_cross_entropy, CceProbs)                  \

@@ -20,7 +20,10 @@
 #pragma once
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
+
+#include <immintrin.h>
 
 #include "blocked_sum.hpp"
 #include "kernel_table.hpp"
@@ -35,6 +38,25 @@ struct SparseLogits { static constexpr bool logits = true, sparse = true, kl = f
 struct SparseProbs { static constexpr bool logits = false, sparse = true, kl = false; };
 struct KlLogits { static constexpr bool logits = true, sparse = false, kl = true; };
 struct KlProbs { static constexpr bool logits = false, sparse = false, kl = true; };
+
+// n zeros at dst; stream: with non-temporal stores from the first 16-byte boundary
+// (no read of each line before it is written; see kStreamBytes).
+template <class T>
+void zero_fill(T* dst, index_t n, bool stream) {
+#if defined(__SSE2__)
+  if (stream) {
+    index_t i = 0;
+    for (; i < n && !aligned16(dst + i); ++i) dst[i] = T(0);
+    for (; i + static_cast<index_t>(16 / sizeof(T)) <= n; i += 16 / sizeof(T))
+      _mm_stream_ps(reinterpret_cast<float*>(dst + i), _mm_setzero_ps());
+    for (; i < n; ++i) dst[i] = T(0);
+    _mm_sfence();
+    return;
+  }
+#endif
+  (void)stream;
+  std::memset(dst, 0, static_cast<size_t>(n) * sizeof(T));
+}
 
 template <class V, unsigned M, class T>
 struct Rows {
@@ -267,6 +289,60 @@ struct Rows {
     return {static_cast<double>(we * loss), denom};
   }
 
+  // Sparse labels of probabilities without smoothing (the default): an example's loss
+  // reads only its label's probability, -cw[l] log clip(p[l]), so kLanes examples share
+  // one vector log (the general paths take a log per class). Every probability of the
+  // block is still checked, in one vectorized scan; derivatives are 0 but at the label.
+  // Examples start .. start + len - 1 of an (N, C) layout; adds to the lane sums and
+  // returns whether a probability was negative.
+  // stream: zero the derivatives with non-temporal stores (large outputs of long rows).
+  int label_block(index_t start, index_t len, double* acc_loss, double* acc_denom, bool stream) const {
+    const index_t C = classes, count = len * C;
+    const T* zb = p + start * C;
+    alignas(64) int bad_lane[kLanes] = {};
+    index_t i = 0;
+    for (; i + kLanes <= count; i += kLanes) {
+#pragma omp simd
+      for (int j = 0; j < kLanes; ++j) bad_lane[j] |= zb[i + j] < T(0);
+    }
+    int bad = 0;
+    for (; i < count; ++i) bad |= zb[i] < T(0);
+    for (int j = 0; j < kLanes; ++j) bad |= bad_lane[j];
+    if constexpr ((M & kGrad) != 0) zero_fill(grad + start * C, count, stream);
+    if constexpr ((M & kHess) != 0) zero_fill(hess + start * C, count, stream);
+    for (index_t e0 = start; e0 < start + len; e0 += kLanes) {
+      const int valid = start + len - e0 < kLanes ? static_cast<int>(start + len - e0) : kLanes;
+      alignas(64) T q[kLanes], a[kLanes], we[kLanes], loss[kLanes];
+      alignas(64) std::int64_t lab[kLanes];
+      for (int j = 0; j < kLanes; ++j) {
+        const index_t e = e0 + (j < valid ? j : 0);
+        lab[j] = j < valid ? label(e) : -1;
+        q[j] = lab[j] >= 0 ? p[e * C + lab[j]] : T(1);
+        a[j] = lab[j] >= 0 ? cw[lab[j]] : T(0);
+        we[j] = (M & kWeighted) ? w[e] : T(1);
+      }
+#pragma omp simd
+      for (int j = 0; j < kLanes; ++j) loss[j] = -a[j] * math::log(math::clamp(q[j], eps, T(1)));
+      for (int j = 0; j < valid; ++j) {
+        const index_t e = e0 + j;
+        if (lab[j] < 0) {  // ignored: contributes nothing
+          if constexpr ((M & kValue) != 0) value[e] = T(0);
+          continue;
+        }
+        if constexpr ((M & kValue) != 0) value[e] = we[j] * loss[j];
+        acc_loss[j] += static_cast<double>(we[j] * loss[j]);
+        acc_denom[j] += (class_weighted ? static_cast<double>(a[j]) : 1.0) * static_cast<double>(we[j]);
+        if constexpr (kDerivs) {
+          const T qv = q[j], qc = math::clamp(qv, eps, T(1)), ws = we[j] * scale;
+          const bool clipped = qv < eps || qv > T(1);
+          if constexpr ((M & kGrad) != 0) grad[e * C + lab[j]] = clipped ? T(0) : -a[j] / qc * ws;
+          if constexpr ((M & kHess) != 0) hess[e * C + lab[j]] = clipped ? T(0) : a[j] / (qc * qc) * ws;
+        }
+      }
+    }
+    return bad;
+  }
+
   // kLanes examples at once, SIMD across them, looping over the classes:
   // RowLanes = false: examples (o, i0 .. i0 + valid - 1) of a strided layout (inner > 1);
   // RowLanes = true: rows i0 .. i0 + valid - 1 of an (N, C) layout (o = 0), for few
@@ -435,6 +511,22 @@ RowwiseResult rowwise(const RowwiseCall& call) {
   Sum2 total;
   if (C == 0 || examples == 0) {
     total = {};
+  } else if (V::sparse && !V::logits && Rows<V, M, T>::kLoss && call.inner == 1 && r.keep == T(1) && r.add == T(0)) {
+    if constexpr (V::sparse && !V::logits) {
+      // a scan and a log per example: the thread threshold of the cheap losses
+      const int scan_threads = examples * C >= call.parallel_threshold[kCheap] ? call.threads : 1;
+      const index_t rows_per_block = kBlock / C > 0 ? kBlock / C : 1;
+      // Stream the zeros of large derivatives, when rows are long enough that the
+      // label's store (afterwards) brings back few of the streamed lines.
+      const bool stream = Rows<V, M, T>::kDerivs && examples * C * static_cast<index_t>(sizeof(T)) >= kStreamBytes &&
+                          C * static_cast<index_t>(sizeof(T)) >= 256;
+      total = blocked_sum(examples, scan_threads, [&](index_t start, index_t len) {
+        alignas(64) double acc_loss[kLanes] = {}, acc_denom[kLanes] = {};
+        if (r.label_block(start, len, acc_loss, acc_denom, stream))
+          any_invalid.store(true, std::memory_order_relaxed);
+        return Sum2{fold_lanes(acc_loss), fold_lanes(acc_denom)};
+      }, rows_per_block);
+    }
   } else if (call.inner == 1 && C < kLanes) {
     // Few classes: kLanes rows at a time, SIMD across the rows.
     const index_t chunks = (examples + kLanes - 1) / kLanes;
