@@ -128,7 +128,7 @@ struct Triplets {
     for (int i = 0; i < 3; ++i) sums[i] = fold_lanes(acc[i]);
   }
 
-  // The value alone of kLanes examples e0 .. e0 + valid - 1 with fewer than kLanes
+  // The value (and derivatives) of kLanes examples e0 .. e0 + valid - 1 with fewer than kLanes
   // components (SIMD over so few components would leave most lanes empty): |v|^p of
   // all their components in one SIMD pass over the contiguous stretch, into float64
   // buffers; per example, the sums of those in component order (the same float64
@@ -139,7 +139,7 @@ struct Triplets {
   // examples, or transposing, measured 1.5x-2x slower than this.)
   template <bool Full>
   void value_lanes(index_t e0, int valid, double& sum) const {
-    constexpr int R = 4;
+    constexpr int R = 4;  // examples whose sums are interleaved (written out below)
     static_assert(kLanes % R == 0, "lanes in groups of R");
     const int idim = static_cast<int>(dim), count = valid * idim;
     const T* xa = a + e0 * dim;
@@ -161,11 +161,22 @@ struct Triplets {
       const int rows = groups - j < R ? groups - j : R;
       double u[R] = {}, v[R] = {};
       if (rows == R) {
-        for (int k = 0; k < idim; ++k)
-          for (int r = 0; r < R; ++r) {
-            u[r] += b0[(j + r) * idim + k];
-            v[r] += b1[(j + r) * idim + k];
-          }
+        // named accumulators: GCC keeps arrays indexed in a loop in memory here
+        double u0 = 0.0, u1 = 0.0, u2 = 0.0, u3 = 0.0, v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0;
+        const double* q = b0 + j * idim;
+        const double* t = b1 + j * idim;
+        for (int k = 0; k < idim; ++k) {
+          u0 += q[k];
+          u1 += q[idim + k];
+          u2 += q[2 * idim + k];
+          u3 += q[3 * idim + k];
+          v0 += t[k];
+          v1 += t[idim + k];
+          v2 += t[2 * idim + k];
+          v3 += t[3 * idim + k];
+        }
+        u[0] = u0, u[1] = u1, u[2] = u2, u[3] = u3;
+        v[0] = v0, v[1] = v1, v[2] = v2, v[3] = v3;
       } else {
         for (int r = 0; r < rows; ++r)
           for (int k = 0; k < idim; ++k) {
@@ -185,25 +196,84 @@ struct Triplets {
         }
       }
     }
-    alignas(64) T loss[kLanes], we[kLanes];
+    alignas(64) T loss[kLanes], we[kLanes], dap_l[kLanes], dneg_l[kLanes], ws_l[kLanes];
+    alignas(64) int swp_l[kLanes];
     for (int j = 0; j < kLanes; ++j) we[j] = (M & kWeighted) && j < groups ? w[e0 + j] : T(1);
+    const bool sq = squared, sw = swap;  // locals: see derivs()
+    const T mg = margin, sc = scale;
+    // the norms, then the hinge in a loop of T alone (GCC does not vectorize the two in one)
+    alignas(64) T n0[kLanes], n1[kLanes], n2[kLanes];
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
-      const T d_ap = norm_from_sum(s0[j]), d_an = norm_from_sum(s1[j]);
-      const T d_pn = swap ? norm_from_sum(s2[j]) : d_an;
-      const T d_neg = swap && d_pn < d_an ? d_pn : d_an;
-      const T dist_pos = squared ? d_ap * d_ap : d_ap, dist_neg = squared ? d_neg * d_neg : d_neg;
-      const T hinge = dist_pos - dist_neg + margin;
+      n0[j] = norm_from_sum(s0[j]);
+      n1[j] = norm_from_sum(s1[j]);
+      n2[j] = norm_from_sum(s2[j]);
+    }
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+      const T d_ap = n0[j], d_an = n1[j];
+      const T d_pn = sw ? n2[j] : d_an;
+      const bool swapped = sw && d_pn < d_an;
+      const T d_neg = swapped ? d_pn : d_an;
+      const T dist_pos = sq ? d_ap * d_ap : d_ap, dist_neg = sq ? d_neg * d_neg : d_neg;
+      const T hinge = dist_pos - dist_neg + mg;
       loss[j] = we[j] * (hinge > T(0) ? hinge : (hinge == hinge ? T(0) : hinge));  // NaN propagates
+      dap_l[j] = d_ap;
+      dneg_l[j] = d_neg;
+      swp_l[j] = swapped ? 1 : 0;
+      ws_l[j] = hinge > T(0) ? we[j] * sc : T(0);
     }
     for (int j = 0; j < groups; ++j) {
       if constexpr ((M & kValue) != 0) value[e0 + j] = loss[j];
       sum += static_cast<double>(loss[j]);
     }
+    if constexpr ((M & (kGrad | kHess)) != 0) {
+      // The derivatives of every component, SIMD over the contiguous stretch, each with
+      // its example's distances spread out to it: the formulas (and bits) of finish().
+      alignas(64) T dap_e[kLanes * kLanes], dneg_e[kLanes * kLanes], ws_e[kLanes * kLanes];
+      alignas(64) int swp_e[kLanes * kLanes];
+      for (int j = 0; j < groups; ++j)
+        for (int k = 0; k < idim; ++k) {
+          dap_e[j * idim + k] = dap_l[j];
+          dneg_e[j * idim + k] = dneg_l[j];
+          ws_e[j * idim + k] = ws_l[j];
+          swp_e[j * idim + k] = swp_l[j];
+        }
+      // (the output pointers and eps as locals: loaded from *this inside the loop, where
+      // the stores might alias them, they stop GCC from vectorizing it)
+      const index_t off = e0 * dim;
+      T* const ga = (M & kGrad) ? grad[0] + off : nullptr;
+      T* const gp = (M & kGrad) ? grad[1] + off : nullptr;
+      T* const gn = (M & kGrad) ? grad[2] + off : nullptr;
+      T* const ha = (M & kHess) ? hess[0] + off : nullptr;
+      T* const hp = (M & kHess) ? hess[1] + off : nullptr;
+      T* const hn = (M & kHess) ? hess[2] + off : nullptr;
+      const T e = eps;
+#pragma omp simd
+      for (int i = 0; i < count; ++i) {
+        const bool swapped = swp_e[i] != 0;
+        T g_ap, h_ap, g_ng, h_ng;
+        derivs(xa[i] - ya[i] + e, dap_e[i], g_ap, h_ap, sq);
+        derivs(swapped ? ya[i] - za[i] + e : xa[i] - za[i] + e, dneg_e[i], g_ng, h_ng, sq);
+        const T ws = ws_e[i];
+        if constexpr ((M & kGrad) != 0) {
+          ga[i] = (swapped ? g_ap : g_ap - g_ng) * ws;
+          gp[i] = (swapped ? -g_ap - g_ng : -g_ap) * ws;
+          gn[i] = g_ng * ws;
+        }
+        if constexpr ((M & kHess) != 0) {
+          ha[i] = (swapped ? h_ap : h_ap - h_ng) * ws;
+          hp[i] = (swapped ? h_ap - h_ng : h_ap) * ws;
+          hn[i] = -h_ng * ws;
+        }
+      }
+    }
   }
 
   // dD/dv and d2D/dv2 of one component, for a distance d (of the norm, before squaring)
-  FASTLOSS_INLINE void derivs(T v, T d, T& g, T& h) const {
+  // (sq: squared, passed in as a local: a bool member loaded in a loop stops GCC from
+  // vectorizing the loop)
+  FASTLOSS_INLINE void derivs(T v, T d, T& g, T& h, bool sq) const {
     T g1, h1;
     if constexpr (K == kNorm1) {
       g1 = math::sign(v);
@@ -219,14 +289,11 @@ struct Triplets {
       const T h = (p - T(1)) * (rp1 / av) * (T(1) - rp1 * r);  // (p-1)|v|^(p-2)/d^(p-1) (1 - (|v|/d)^p)
       h1 = av > T(0) ? h : T(0);
     }
-    if (squared) {
-      h = T(2) * g1 * g1 + T(2) * d * h1;
-      g = T(2) * d * g1;
-    } else {
-      g = g1;
-      h = h1;
-    }
-    if (!(d > T(0))) g = h = T(0);
+    // (selects, not an if/else on the references: GCC does not vectorize that one)
+    const T hs = T(2) * g1 * g1 + T(2) * d * h1, gs = T(2) * d * g1;
+    const bool pos = d > T(0);
+    g = pos ? (sq ? gs : g1) : T(0);
+    h = pos ? (sq ? hs : h1) : T(0);
   }
 
   double example(index_t e) const {
@@ -247,17 +314,26 @@ struct Triplets {
     const T we = (M & kWeighted) ? w[e] : T(1);
     if constexpr ((M & kValue) != 0) value[e] = we * loss;
     if constexpr ((M & (kGrad | kHess)) != 0) {
+      const bool sq = squared;  // a local: see derivs()
       const T ws = hinge > T(0) ? we * scale : T(0);
       const T* x = a + e * dim;
       const T* y = pos + e * dim;
       const T* z = neg + e * dim;
       const index_t off = e * dim;
+      // output pointers and eps as locals (see value_lanes)
+      T* const g0 = (M & kGrad) ? grad[0] + off : nullptr;
+      T* const g1 = (M & kGrad) ? grad[1] + off : nullptr;
+      T* const g2 = (M & kGrad) ? grad[2] + off : nullptr;
+      T* const h0 = (M & kHess) ? hess[0] + off : nullptr;
+      T* const h1 = (M & kHess) ? hess[1] + off : nullptr;
+      T* const h2 = (M & kHess) ? hess[2] + off : nullptr;
+      const T ep = eps;
 #pragma omp simd
       for (index_t k = 0; k < dim; ++k) {
         T g_ap, h_ap, g_ng, h_ng;
-        derivs(x[k] - y[k] + eps, d_ap, g_ap, h_ap);
+        derivs(x[k] - y[k] + ep, d_ap, g_ap, h_ap, sq);
         // the negative distance: anchor-negative, or positive-negative when swapped
-        derivs(swapped ? y[k] - z[k] + eps : x[k] - z[k] + eps, d_neg, g_ng, h_ng);
+        derivs(swapped ? y[k] - z[k] + ep : x[k] - z[k] + ep, d_neg, g_ng, h_ng, sq);
         const T ga = swapped ? g_ap : g_ap - g_ng;
         const T gp = swapped ? -g_ap - g_ng : -g_ap;
         const T gn = g_ng;
@@ -265,14 +341,14 @@ struct Triplets {
         const T hp = swapped ? h_ap - h_ng : h_ap;
         const T hn = -h_ng;
         if constexpr ((M & kGrad) != 0) {
-          grad[0][off + k] = ga * ws;
-          grad[1][off + k] = gp * ws;
-          grad[2][off + k] = gn * ws;
+          g0[k] = ga * ws;
+          g1[k] = gp * ws;
+          g2[k] = gn * ws;
         }
         if constexpr ((M & kHess) != 0) {
-          hess[0][off + k] = ha * ws;
-          hess[1][off + k] = hp * ws;
-          hess[2][off + k] = hn * ws;
+          h0[k] = ha * ws;
+          h1[k] = hp * ws;
+          h2[k] = hn * ws;
         }
       }
     }
@@ -298,10 +374,9 @@ double triplet_run(const TripletCall& c) {
                             c.swap};
   const int threads = c.examples * c.dim >= c.parallel_threshold[kCheap] ? c.threads : 1;
   const index_t per_block = c.dim > 0 && kBlock / c.dim > 0 ? kBlock / c.dim : 1;
-  constexpr bool kValueOnly = (M & (kGrad | kHess)) == 0;
-  if (kValueOnly && c.dim < kLanes && K != kNormP) {
-    // short embeddings, value only: kLanes examples at a time, SIMD across them (not for
-    // a general p: the vector pow would round differently from the per-example path's)
+  if (c.dim < kLanes && K != kNormP) {
+    // short embeddings: kLanes examples at a time (not for a general p: the vector pow
+    // would round differently from the per-example path's)
     return blocked_sum(c.examples, threads, [&](index_t start, index_t len) {
       double sum = 0.0;
       index_t e = start;
