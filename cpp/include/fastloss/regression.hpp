@@ -47,21 +47,82 @@ struct Huber {
 // grad = -2 r / (c (1 + r^2)); hess = 2 (1 - r)(1 + r) / (c^2 (1 + r^2)^2), written with
 // q = 1 / (1 + r^2) so that nothing overflows before it is divided; once r^2
 // overflows, grad is -2 / (c r) and hess its limit 0 (|hess| < 2 / (c^2 max) there).
+//
+// The argument of log1p is where the value's error comes from: d = y - p, d / c and
+// r * r round three times, and log1p(x) ~ x passes that relative error on whole, so
+// the value was off by up to 4.1 ulp (scale 3; the bound is 4). Hence r^2 is formed
+// to within about half an ulp before log1p: float from float64 arithmetic (float32
+// differences and their squares are exact or nearly so there), double with the
+// rounding errors of the difference (two-sum) and of the square (fma or Dekker's
+// product) carried along, and 1 / c^2 kept as a double-double. For float the
+// Hessian is float64 arithmetic rounded once (its nine roundings in float reached
+// 6.2 ulp). Measured on 200,000 random and adversarial inputs against mpmath
+// (tests/test_accuracy.py, -m slow).
+namespace detail {
+// a * b as hi + lo exactly (unless it over- or underflows): one fma where the
+// instruction set has it, else Dekker's product with Veltkamp's split (2^27 + 1).
+FASTLOSS_INLINE void exact_product(double a, double b, double& hi, double& lo) {
+  hi = a * b;
+#if defined(__FMA__)
+  lo = __builtin_fma(a, b, -hi);
+#else
+  const double ca = 134217729.0 * a, cb = 134217729.0 * b;
+  const double ah = ca - (ca - a), al = a - ah, bh = cb - (cb - b), bl = b - bh;
+  lo = ((ah * bh - hi) + ah * bl + al * bh) + al * bl;
+#endif
+}
+}  // namespace detail
+
 template <class T>
 struct Cauchy {
   static constexpr int cost = kTranscendental;
   T c, two_over_c, two_over_c2;
+  double pow2, inv_c2_hi, inv_c2_lo, c_d, two_over_c2_d;
   explicit Cauchy(const double* prm)
       : c(static_cast<T>(prm[0])),
         two_over_c(static_cast<T>(2.0 / prm[0])),
-        two_over_c2(static_cast<T>(2.0 / (prm[0] * prm[0]))) {}
+        two_over_c2(static_cast<T>(2.0 / (prm[0] * prm[0]))),
+        c_d(prm[0]),
+        two_over_c2_d(2.0 / (prm[0] * prm[0])) {
+    // c = m 2^k with m in [0.5, 1): r = (d 2^-k) / m, and d 2^-k is exact, so that
+    // no scale makes 1 / c^2 over- or underflow. 1 / m^2 = inv_c2_hi + inv_c2_lo to
+    // about 2^-104: m^2 = s + e exactly, 1 / (s + e) = (1 / s)(1 - e / s) + O(2^-106),
+    // and the residual 1 - h s of h = 1 / s is exact.
+    int k = 0;
+    const double m = __builtin_frexp(prm[0], &k);
+    pow2 = __builtin_ldexp(1.0, -k);
+    double s, e, hs, hs_lo;
+    detail::exact_product(m, m, s, e);
+    const double h = 1.0 / s;
+    detail::exact_product(h, s, hs, hs_lo);
+    const double r = (1.0 - hs) - hs_lo;
+    inv_c2_hi = h;
+    inv_c2_lo = h * (r - e * h);
+  }
+  // (d / c)^2 for the value.
+  FASTLOSS_INLINE T ratio2(T y, T p) const {
+    if constexpr (sizeof(T) == 4) {
+      const double d = (double(y) - double(p)) * pow2;
+      return static_cast<T>(d * d * inv_c2_hi);
+    } else {
+      const double s0 = y - p;  // two-sum: y - p = s0 + e0 exactly
+      const double b = s0 - y;
+      const double e0 = (y - (s0 - b)) + (-p - b);
+      const double s = s0 * pow2, e = e0 * pow2;
+      double hi, lo, m, m_lo;
+      detail::exact_product(s, s, hi, lo);
+      lo += 2.0 * s * e;
+      detail::exact_product(hi, inv_c2_hi, m, m_lo);
+      double fix = m_lo + (lo * inv_c2_hi + hi * inv_c2_lo);
+      // hi = inf (|r| > 1.3e154): the corrections are NaN; the result is inf.
+      fix = m < __builtin_inf() ? fix : 0.0;
+      return m + fix;
+    }
+  }
   // r^2 overflows to inf (and so does the value, as NumPy's) only for |r| above
   // 1.3e154 (float64) or 1.8e19 (float32). Guarding that costs GCC a second
   // vector log1p per element (it splits log1p(select) into two calls): not paid.
-  FASTLOSS_INLINE T value(T y, T p) const {
-    const T r = (y - p) / c;
-    return math::log1p(r * r);
-  }
+  FASTLOSS_INLINE T value(T y, T p) const { return math::log1p(ratio2(y, p)); }
   // Once r^2 overflows, r / (1 + r^2) is 1 / r to within rounding (and 0 when y - p
   // itself overflows to inf, where r / (1 + r^2) would be inf / inf = NaN).
   FASTLOSS_INLINE T grad(T y, T p) const {
@@ -70,11 +131,19 @@ struct Cauchy {
     return -two_over_c * (__builtin_isinf(r2) ? T(1) / r : r / (T(1) + r2));
   }
   FASTLOSS_INLINE T hess(T y, T p) const {
-    const T r = (y - p) / c;
-    const T r2 = r * r;
-    const T q = T(1) / (T(1) + r2);
-    const T h = two_over_c2 * (((T(1) - r) * (T(1) + r)) * q) * q;
-    return __builtin_isinf(r2) ? T(0) : h;
+    if constexpr (sizeof(T) == 4) {
+      // float64 neither overflows nor loses the cancellation in 1 - r for float data
+      const double r = (double(y) - double(p)) / c_d;
+      const double q = 1.0 / (1.0 + r * r);
+      const double h = two_over_c2_d * (((1.0 - r) * (1.0 + r)) * q) * q;
+      return __builtin_isinf(r) ? T(0) : static_cast<T>(h);  // y - p = inf: the limit 0
+    } else {
+      const T r = (y - p) / c;
+      const T r2 = r * r;
+      const T q = T(1) / (T(1) + r2);
+      const T h = two_over_c2 * (((T(1) - r) * (T(1) + r)) * q) * q;
+      return __builtin_isinf(r2) ? T(0) : h;
+    }
   }
 };
 
