@@ -23,7 +23,7 @@ SIZES = [10**2, 10**3, 10**4, 10**5, 10**6, 10**7]
 DTYPES = [np.float32, np.float64]
 RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 PEER_RTOL = _bench.PEER_RTOL
-# Losses with a class (or embedding) axis at C = 10 and C = 1000; BCE also on logits.
+# Losses with a class (or embedding) axis at C = 10 and C = 1000; BCE and sparse CE also on logits.
 CASES = _bench.cases()
 CASE_IDS = [c.key if c.classes == 1 else f"{c.key}-C{c.classes}" for c in CASES]
 
@@ -75,6 +75,13 @@ def _focal_grad(y, p, alpha=0.25, gamma=2.0, eps=1e-7):
     return np.where((p < eps) | (p > 1 - eps), 0.0, g) / y.size
 
 
+def _sparse_logits_grad(labels, z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    g = e / e.sum(axis=1, keepdims=True)
+    g[np.arange(z.shape[0]), labels] -= 1.0
+    return g / z.shape[0]
+
+
 NUMPY_GRADS = {
     "mse": lambda y, p: -2 * (y - p) / y.size,
     "mae": lambda y, p: np.sign(p - y) / y.size,
@@ -87,6 +94,7 @@ NUMPY_GRADS = {
     "gan_generator_loss": lambda f: _bce_grad(np.ones_like(f), f),
     "categorical_cross_entropy": _cce_grad,
     "sparse_categorical_cross_entropy": lambda labels, p: _sparse_grad(labels.astype(np.int64), p),
+    "sparse_categorical_cross_entropy_logits": lambda labels, z: _sparse_logits_grad(labels.astype(np.int64), z),
     "kl_divergence": _cce_grad,  # -P/Q: the same expression as cross-entropy's
     "triplet_loss": _triplet_grad,
     "triplet_margin": lambda d_pos, d_neg: ((d_pos - d_neg + 1.0 > 0) / d_pos.size,

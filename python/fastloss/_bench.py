@@ -36,12 +36,13 @@ FAST_RTOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 # The targets: which cases each applies to.
 MEMORY_BOUND = ("mse", "mae", "huber", "triplet_loss")
 TRANSCENDENTAL = ("cauchy", "binary_cross_entropy", "binary_cross_entropy_logits", "focal_loss",
-                  "categorical_cross_entropy", "sparse_categorical_cross_entropy", "kl_divergence")
+                  "categorical_cross_entropy", "sparse_categorical_cross_entropy",
+                  "sparse_categorical_cross_entropy_logits", "kl_divergence")
 
 
 @dataclass(frozen=True)
 class Case:
-    key: str       # loss name, or binary_cross_entropy_logits
+    key: str       # loss name, or binary_cross_entropy_logits / sparse_categorical_cross_entropy_logits
     loss: Any
     classes: int = 1
     kwargs: dict = field(default_factory=dict)
@@ -60,6 +61,8 @@ def cases() -> list[Case]:
             out.append(Case(loss.name, loss))
         if loss.name == "binary_cross_entropy":
             out.append(Case("binary_cross_entropy_logits", loss, 1, {"from_logits": True}))
+        if loss.name == "sparse_categorical_cross_entropy":  # PyTorch's cross_entropy: logits and labels
+            out += [Case("sparse_categorical_cross_entropy_logits", loss, c, {"from_logits": True}) for c in (10, 1000)]
     return out
 
 
@@ -68,6 +71,8 @@ def inputs(case: Case, n: int, dtype) -> tuple[np.ndarray, ...]:
     if case.key == "binary_cross_entropy_logits":
         p = args[1].astype(np.float64)
         args = (args[0], (np.log(p) - np.log1p(-p)).astype(dtype))  # the logits of the probabilities
+    elif case.key == "sparse_categorical_cross_entropy_logits":
+        args = (args[0], np.log(args[1].astype(np.float64)).astype(dtype))  # logits whose softmax is the rows
     return args
 
 

@@ -27,7 +27,8 @@ ALPHA, GAMMA = 0.25, 2.0
 # The (loss, form) pairs each peer implements: the transcendental losses of the
 # issue's target 2 and the regression losses.
 SUPPORTED = ("mse", "mae", "huber", "cauchy", "binary_cross_entropy", "binary_cross_entropy_logits", "focal_loss",
-             "categorical_cross_entropy", "sparse_categorical_cross_entropy", "kl_divergence")
+             "categorical_cross_entropy", "sparse_categorical_cross_entropy",
+             "sparse_categorical_cross_entropy_logits", "kl_divergence")
 
 
 def installed(peer: str) -> bool:
@@ -38,7 +39,7 @@ def installed(peer: str) -> bool:
 
 def peer_call(peer: str, key: str, args: tuple[np.ndarray, ...]) -> Callable[[], Any] | None:
     """A no-argument call of ``peer`` on ``args`` for the case ``key`` (a loss
-    name, or ``binary_cross_entropy_logits``), or None."""
+    name, or ``binary_cross_entropy_logits`` / ``sparse_categorical_cross_entropy_logits``), or None."""
     if key not in SUPPORTED or not installed(peer):
         return None
     return {"torch": _torch_call, "numba": _numba_call, "jax": _jax_call}[peer](key, args)
@@ -53,6 +54,8 @@ def _torch_call(key: str, args: tuple[np.ndarray, ...]) -> Callable[[], Any]:
     y, p = (torch.from_numpy(np.ascontiguousarray(a)) for a in args)
     if key == "sparse_categorical_cross_entropy":
         y = y.to(torch.int64).unsqueeze(1)
+    elif key == "sparse_categorical_cross_entropy_logits":
+        y = y.to(torch.int64)
 
     def clip(q, hi=1.0 - EPS):
         return q.clamp(EPS, hi)
@@ -67,6 +70,7 @@ def _torch_call(key: str, args: tuple[np.ndarray, ...]) -> Callable[[], Any]:
         "focal_loss": lambda: _torch_focal(torch, F, y, clip(p)),
         "categorical_cross_entropy": lambda: -(y * torch.log(clip(p, 1.0))).sum(-1).mean(),
         "sparse_categorical_cross_entropy": lambda: -torch.log(clip(p.gather(1, y), 1.0)).mean(),
+        "sparse_categorical_cross_entropy_logits": lambda: F.cross_entropy(p, y),
         "kl_divergence": lambda: F.kl_div(torch.log(clip(p, 1.0)), y, reduction="batchmean"),
     }
     # The tensors do not require gradients, so no autograd graph is recorded.
@@ -163,6 +167,19 @@ def _numba_kernels() -> dict[str, Any]:
         return s / p.shape[0]
 
     @njit(parallel=True)
+    def sparse_logits(labels, z):
+        s = 0.0
+        for i in prange(z.shape[0]):
+            m = z[i, 0]
+            for j in range(1, z.shape[1]):
+                m = max(m, z[i, j])
+            r = 0.0
+            for j in range(z.shape[1]):
+                r += math.exp(z[i, j] - m)
+            s += m + math.log(r) - z[i, labels[i]]
+        return s / z.shape[0]
+
+    @njit(parallel=True)
     def kl(t, q):
         s = 0.0
         for i in prange(q.shape[0]):
@@ -175,13 +192,14 @@ def _numba_kernels() -> dict[str, Any]:
 
     return {"mse": mse, "mae": mae, "huber": huber, "cauchy": cauchy, "binary_cross_entropy": bce,
             "binary_cross_entropy_logits": bce_logits, "focal_loss": focal, "categorical_cross_entropy": cce,
-            "sparse_categorical_cross_entropy": sparse, "kl_divergence": kl}
+            "sparse_categorical_cross_entropy": sparse, "sparse_categorical_cross_entropy_logits": sparse_logits,
+            "kl_divergence": kl}
 
 
 def _numba_call(key: str, args: tuple[np.ndarray, ...]) -> Callable[[], Any]:
     fn = _numba_kernels()[key]
     y, p = (np.ascontiguousarray(a) for a in args)
-    if key == "sparse_categorical_cross_entropy":
+    if key.startswith("sparse_categorical_cross_entropy"):
         y = y.astype(np.int64)
     fn(y, p)  # compiled for these types before any timing
     return lambda: fn(y, p)
@@ -213,6 +231,10 @@ def _jax_functions() -> dict[str, Any]:
         picked = jnp.take_along_axis(p, labels[:, None], axis=1)
         return -jnp.mean(jnp.log(clip(picked, 1.0)))
 
+    def sparse_logits(labels, z):  # as optax.softmax_cross_entropy_with_integer_labels
+        log_p = jax.nn.log_softmax(z, axis=-1)
+        return -jnp.mean(jnp.take_along_axis(log_p, labels[:, None], axis=1))
+
     def kl(t, q):
         terms = jnp.where(t > 0, t * jnp.log(jnp.where(t > 0, t, 1) / clip(q, 1.0)), 0)
         return jnp.sum(terms) / q.shape[0]
@@ -228,6 +250,7 @@ def _jax_functions() -> dict[str, Any]:
         "focal_loss": focal,
         "categorical_cross_entropy": lambda y, p: -jnp.mean(jnp.sum(y * jnp.log(clip(p, 1.0)), axis=-1)),
         "sparse_categorical_cross_entropy": sparse,
+        "sparse_categorical_cross_entropy_logits": sparse_logits,
         "kl_divergence": kl,
     }
     return {k: jax.jit(f) for k, f in fns.items()}
@@ -238,7 +261,7 @@ def _jax_call(key: str, args: tuple[np.ndarray, ...]) -> Callable[[], Any]:
 
     fn = _jax_functions()[key]
     y, p = args
-    if key == "sparse_categorical_cross_entropy":
+    if key.startswith("sparse_categorical_cross_entropy"):
         y = y.astype(np.int64)
     y, p = (jax.device_put(a).block_until_ready() for a in (y, p))
     fn(y, p).block_until_ready()  # traced and compiled before any timing

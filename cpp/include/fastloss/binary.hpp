@@ -11,6 +11,12 @@ namespace FASTLOSS_ISA {
 template <class T>
 FASTLOSS_INLINE bool in_unit_interval(T x) { return !(x < T(0) || x > T(1)); }  // NaN passes
 
+// Outside the clip range [lo, hi] (NaN is not). A bitwise |, not ||: GCC turned the
+// short-circuit into branches inside the SIMD loop and duplicated the value's logs
+// into them, so that value_and_grad of BCE took every log twice (2.2x the value).
+template <class T>
+FASTLOSS_INLINE bool outside(T p, T lo, T hi) { return (p < lo) | (p > hi); }
+
 // params: eps, label_smoothing; aux: pos_weight.
 // -[pw y log p + (1 - y) log(1 - p)], p clipped to [eps, 1 - eps] (bounds in T, as
 // Keras), y smoothed to y (1 - s) + s / 2. Outside the clip range the derivatives
@@ -21,23 +27,24 @@ struct BceProb {
   static constexpr bool uses_aux = true;
   static constexpr bool checks_domain = true;
   T lo, hi, keep, add;
+  math::ClippedLogs<T> logs;
   explicit BceProb(const double* prm)
       : lo(static_cast<T>(prm[0])), hi(T(1) - static_cast<T>(prm[0])),
-        keep(static_cast<T>(1.0 - prm[1])), add(static_cast<T>(prm[1] * 0.5)) {}
+        keep(static_cast<T>(1.0 - prm[1])), add(static_cast<T>(prm[1] * 0.5)), logs(lo, hi) {}
   FASTLOSS_INLINE bool valid(T y, T p) const { return in_unit_interval(y) && in_unit_interval(p); }
   FASTLOSS_INLINE T value(T y, T p, T pw) const {
-    const T t = y * keep + add, q = math::clamp(p, lo, hi);
-    return -(pw * t * math::log(q) + (T(1) - t) * math::log1p(-q));
+    const T t = y * keep + add;
+    return -(pw * t * logs.log_of(p) + (T(1) - t) * logs.log1m_of(p));
   }
   FASTLOSS_INLINE T grad(T y, T p, T pw) const {
     const T t = y * keep + add, q = math::clamp(p, lo, hi);
     const T g = -pw * t / q + (T(1) - t) / (T(1) - q);
-    return p < lo || p > hi ? T(0) : g;
+    return outside(p, lo, hi) ? T(0) : g;
   }
   FASTLOSS_INLINE T hess(T y, T p, T pw) const {
     const T t = y * keep + add, q = math::clamp(p, lo, hi), r = T(1) - q;
     const T h = pw * t / (q * q) + (T(1) - t) / (r * r);
-    return p < lo || p > hi ? T(0) : h;
+    return outside(p, lo, hi) ? T(0) : h;
   }
 };
 
@@ -51,21 +58,20 @@ struct BceTargetT {
   static constexpr int cost = kTranscendental;
   static constexpr bool checks_domain = true;
   T lo, hi;
-  explicit BceTargetT(const double* prm) : lo(static_cast<T>(prm[0])), hi(T(1) - static_cast<T>(prm[0])) {}
+  math::ClippedLogs<T> logs;
+  explicit BceTargetT(const double* prm)
+      : lo(static_cast<T>(prm[0])), hi(T(1) - static_cast<T>(prm[0])), logs(lo, hi) {}
   FASTLOSS_INLINE bool valid(T y, T p) const { return in_unit_interval(y) && in_unit_interval(p); }
-  FASTLOSS_INLINE T value(T, T p) const {
-    const T q = math::clamp(p, lo, hi);
-    return Positive ? -math::log(q) : -math::log1p(-q);
-  }
+  FASTLOSS_INLINE T value(T, T p) const { return Positive ? -logs.log_of(p) : -logs.log1m_of(p); }
   FASTLOSS_INLINE T grad(T, T p) const {
     const T q = math::clamp(p, lo, hi);
     const T g = Positive ? -T(1) / q : T(1) / (T(1) - q);
-    return p < lo || p > hi ? T(0) : g;
+    return outside(p, lo, hi) ? T(0) : g;
   }
   FASTLOSS_INLINE T hess(T, T p) const {
     const T q = math::clamp(p, lo, hi), r = T(1) - q;
     const T h = Positive ? T(1) / (q * q) : T(1) / (r * r);
-    return p < lo || p > hi ? T(0) : h;
+    return outside(p, lo, hi) ? T(0) : h;
   }
 };
 template <class T> using BceTarget1 = BceTargetT<T, true>;
@@ -119,10 +125,11 @@ struct FocalProbT {
   static constexpr int cost = kTranscendental;
   static constexpr bool checks_domain = true;
   T alpha_pos, alpha_neg, gamma, lo, hi;  // alpha_t = alpha_pos y + alpha_neg (1 - y)
+  math::ClippedLogs<T> logs;
   explicit FocalProbT(const double* prm)
       : alpha_pos(static_cast<T>(prm[0] != 0.0 ? prm[1] : 1.0)),
         alpha_neg(static_cast<T>(prm[0] != 0.0 ? 1.0 - prm[1] : 1.0)), gamma(static_cast<T>(prm[2])),
-        lo(static_cast<T>(prm[3])), hi(T(1) - static_cast<T>(prm[3])) {}
+        lo(static_cast<T>(prm[3])), hi(T(1) - static_cast<T>(prm[3])), logs(lo, hi) {}
   FASTLOSS_INLINE bool valid(T y, T p) const { return in_unit_interval(y) && in_unit_interval(p); }
   FASTLOSS_INLINE T alpha_t(T y) const { return alpha_pos * y + alpha_neg * (T(1) - y); }
   // With q the clipped p, m = 1 - p_t: the value and the derivatives of BCE and m^gamma.
@@ -134,7 +141,7 @@ struct FocalProbT {
     r.q = math::clamp(p, lo, hi);
     r.m = y * (T(1) - r.q) + (T(1) - y) * r.q;
     r.mod = focal_power<Square>(r.m, gamma);
-    r.bce = -(y * math::log(r.q) + (T(1) - y) * math::log1p(-r.q));
+    r.bce = -(y * logs.log_of(p) + (T(1) - y) * logs.log1m_of(p));
     r.d1 = (r.q - y) / (r.q * (T(1) - r.q));                                                 // dBCE/dp
     r.d2 = y / (r.q * r.q) + (T(1) - y) / ((T(1) - r.q) * (T(1) - r.q));                   // d2BCE/dp2
     return r;
@@ -148,14 +155,14 @@ struct FocalProbT {
     const Parts r = parts(y, p);
     const T s = T(1) - T(2) * y;
     const T g = alpha_t(y) * (gamma * (r.mod / r.m) * s * r.bce + r.mod * r.d1);
-    return p < lo || p > hi ? T(0) : g;
+    return outside(p, lo, hi) ? T(0) : g;
   }
   FASTLOSS_INLINE T hess(T y, T p) const {
     const Parts r = parts(y, p);
     const T s = T(1) - T(2) * y;
     const T h = alpha_t(y) * (gamma * (gamma - T(1)) * (r.mod / (r.m * r.m)) * s * s * r.bce +
                               T(2) * gamma * (r.mod / r.m) * s * r.d1 + r.mod * r.d2);
-    return p < lo || p > hi ? T(0) : h;
+    return outside(p, lo, hi) ? T(0) : h;
   }
 };
 

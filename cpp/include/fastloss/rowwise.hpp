@@ -18,6 +18,7 @@
 // its classes; inner > 1 ((N, C, H, W) with the class axis 1): kLanes examples
 // at a time, SIMD across them, looping over the classes.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -66,7 +67,10 @@ struct Rows {
   const T* w;
   const T* cw;
   index_t classes, inner;
-  T keep, add, eps;  // smoothing t = y keep + add; clip bound
+  // smoothing t = y keep + add; clip bound. (The label's target is keep * (c == label),
+  // not c == label ? keep : 0: GCC makes that a masked load of the member, which
+  // it cannot vectorize, and sparse CE from logits ran scalar.)
+  T keep, add, eps;
   bool has_ignore;
   std::int64_t ignore;
   bool class_weighted;
@@ -87,7 +91,7 @@ struct Rows {
   }
 
   FASTLOSS_INLINE T target(index_t c, T y_c, std::int64_t lab) const {
-    if constexpr (V::sparse) return (c == lab ? keep : T(0)) + add;
+    if constexpr (V::sparse) return keep * static_cast<T>(c == lab) + add;
     else return y_c * keep + add;
   }
 
@@ -107,14 +111,17 @@ struct Rows {
   template <bool Store>
   FASTLOSS_INLINE void chunk(const T* z, const T* yv, const T* cwv, T* g, index_t c0, T m, std::int64_t lab,
                              int valid, double (*acc)[kLanes]) const {
-    // the label's lane in this chunk (-1 if elsewhere): an int compare, which
-    // vectorizes where a 64-bit class index compare does not
-    const int lab_lane = V::sparse && lab >= c0 && lab < c0 + kLanes ? static_cast<int>(lab - c0) : -1;
+    // the label's lane in this chunk (-1 or kLanes if elsewhere): an int compare, which
+    // vectorizes where a 64-bit class index compare does not. Clamped with min and max,
+    // not chosen with ?: , which GCC sank into the loop as a select on a scalar
+    // condition and then did not vectorize (sparse CE from logits ran scalar).
+    const int lab_lane = static_cast<int>(
+        std::min<std::int64_t>(std::max<std::int64_t>(lab - c0, -1), static_cast<std::int64_t>(kLanes)));
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
       const bool on = j < valid;
       const T zc = z[j];
-      const T t = V::sparse ? (j == lab_lane ? keep : T(0)) + add : yv[j] * keep + add;
+      const T t = V::sparse ? keep * static_cast<T>(j == lab_lane) + add : yv[j] * keep + add;
       const T a = cwv[j] * t;
       acc[2][j] += on ? static_cast<double>(a) : 0.0;
       if constexpr (V::logits) {
@@ -400,7 +407,7 @@ struct Rows {
 #pragma omp simd
       for (int j = 0; j < kLanes; ++j) {
         const T zc = z_at(c, j), yc = y_at(c, j);
-        const T t = V::sparse ? ((c == lab[j] ? keep : T(0)) + add) : yc * keep + add;
+        const T t = V::sparse ? keep * static_cast<T>(c == lab[j]) + add : yc * keep + add;
         const T a = cwc * t;
         if (class_weighted) sy[j] += V::sparse ? (c == lab[j] ? cwc : T(0)) : cwc * yc;
         if constexpr (kLoss) {
@@ -459,7 +466,7 @@ struct Rows {
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) {
           const T zc = z_at(c, j);
-          const T t = V::sparse ? ((c == lab[j] ? keep : T(0)) + add) : y_at(c, j) * keep + add;
+          const T t = V::sparse ? keep * static_cast<T>(c == lab[j]) + add : y_at(c, j) * keep + add;
           const T a = cwc * t;
           const bool off = V::sparse && lab[j] < 0;  // ignored: exactly 0, even for NaN logits
           const T ws = we[j] * scale;

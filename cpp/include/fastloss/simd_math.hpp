@@ -88,4 +88,25 @@ struct Logistic {
   }
 };
 
+// log(x) and log1p(-x) of x clipped to [lo, hi] (the clipped probabilities of the
+// cross-entropies), NaN for NaN. The logs of the bounds are taken once, here, and
+// the vector log takes x itself: written as log(clamp(x, lo, hi)), GCC's partial
+// redundancy elimination turns log(phi(lo, hi, x)) into phi(log lo, log hi, log x)
+// and calls the vector log on the broadcast bounds inside the loop, two or three
+// calls per element where one is needed (BCE's value_and_grad took 2.1x its value).
+template <class T>
+struct ClippedLogs {
+  T lo, hi, log_lo, log_hi, log1m_lo, log1m_hi;
+  ClippedLogs(T lo_, T hi_)
+      : lo(lo_), hi(hi_), log_lo(log(lo_)), log_hi(log(hi_)), log1m_lo(log1p(-lo_)), log1m_hi(log1p(-hi_)) {}
+  FASTLOSS_INLINE T log_of(T x) const {
+    const T l = log(x);
+    return x < lo ? log_lo : (x > hi ? log_hi : l);
+  }
+  FASTLOSS_INLINE T log1m_of(T x) const {
+    const T l = log1p(-x);
+    return x < lo ? log1m_lo : (x > hi ? log1m_hi : l);
+  }
+};
+
 }  // namespace fastloss::FASTLOSS_ISA::math
