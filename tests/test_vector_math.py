@@ -52,7 +52,10 @@ def test_every_isa_calls_vector_log_exp_log1p():
 SHIM = r"""
 #define _GNU_SOURCE
 #include <dlfcn.h>
-static unsigned long counts[6];
+#include <immintrin.h>
+/* counts[0..5]: scalar log, exp, log1p, logf, expf, log1pf;
+   counts[6..8]: vector log, exp, log1p (any width, double or float) */
+static unsigned long counts[9];
 #define WRAP(name, type, i)                                                  \
   type name(type x) {                                                        \
     static type (*real)(type);                                               \
@@ -60,8 +63,31 @@ static unsigned long counts[6];
     __atomic_fetch_add(&counts[i], 1, __ATOMIC_RELAXED);                     \
     return real(x);                                                          \
   }
+/* libmvec is loaded by the extension module with RTLD_LOCAL, out of RTLD_NEXT's reach */
+static void* mvec(void) {
+  static void* h;
+  if (!h) h = dlopen("libmvec.so.1", RTLD_LAZY);
+  return h;
+}
+#define VWRAP(isa, name, type, i)                                            \
+  __attribute__((target(isa))) type name(type x) {                           \
+    static type (*real)(type);                                               \
+    if (!real) real = (type(*)(type))dlsym(mvec(), #name);                   \
+    __atomic_fetch_add(&counts[i], 1, __ATOMIC_RELAXED);                     \
+    return real(x);                                                          \
+  }
 WRAP(log, double, 0) WRAP(exp, double, 1) WRAP(log1p, double, 2)
 WRAP(logf, float, 3) WRAP(expf, float, 4) WRAP(log1pf, float, 5)
+/* libmvec's variants (x86-64 vector function ABI): b = SSE4, d = AVX2, e = AVX-512 */
+VWRAP("sse4.2", _ZGVbN2v_log, __m128d, 6) VWRAP("sse4.2", _ZGVbN2v_exp, __m128d, 7)
+VWRAP("sse4.2", _ZGVbN2v_log1p, __m128d, 8) VWRAP("sse4.2", _ZGVbN4v_logf, __m128, 6)
+VWRAP("sse4.2", _ZGVbN4v_expf, __m128, 7) VWRAP("sse4.2", _ZGVbN4v_log1pf, __m128, 8)
+VWRAP("avx2", _ZGVdN4v_log, __m256d, 6) VWRAP("avx2", _ZGVdN4v_exp, __m256d, 7)
+VWRAP("avx2", _ZGVdN4v_log1p, __m256d, 8) VWRAP("avx2", _ZGVdN8v_logf, __m256, 6)
+VWRAP("avx2", _ZGVdN8v_expf, __m256, 7) VWRAP("avx2", _ZGVdN8v_log1pf, __m256, 8)
+VWRAP("avx512f", _ZGVeN8v_log, __m512d, 6) VWRAP("avx512f", _ZGVeN8v_exp, __m512d, 7)
+VWRAP("avx512f", _ZGVeN8v_log1p, __m512d, 8) VWRAP("avx512f", _ZGVeN16v_logf, __m512, 6)
+VWRAP("avx512f", _ZGVeN16v_expf, __m512, 7) VWRAP("avx512f", _ZGVeN16v_log1pf, __m512, 8)
 unsigned long shim_count(int i) { return counts[i]; }
 """
 
@@ -78,13 +104,24 @@ probs = rng.uniform(0.01, 0.99, size=n)
 z = rng.normal(size=n) * 3
 rows = rng.uniform(0.01, 1.0, size=(n // 10, 10))
 rows /= rows.sum(axis=1, keepdims=True)
+wide = rng.uniform(0.01, 1.0, size=(n // 1000, 1000))
+wide /= wide.sum(axis=1, keepdims=True)
+labels = np.arange(n // 10) % 10
 calls = [
-    ("cauchy", lambda d: fl.cauchy(d(z), d(z * 0.5))),
-    ("bce", lambda d: fl.binary_cross_entropy(d(y01), d(probs))),
-    ("bce logits", lambda d: fl.binary_cross_entropy(d(y01), d(z), from_logits=True)),
-    ("kl", lambda d: fl.kl_divergence(d(np.roll(rows, 1, axis=1)), d(rows))),
-    ("cce logits", lambda d: fl.categorical_cross_entropy(d(np.eye(10)[np.arange(n // 10) % 10]), d(rows),
-                                                          from_logits=True)),
+    ("cauchy", fl.cauchy, lambda d: (d(z), d(z * 0.5)), {}),
+    ("bce", fl.binary_cross_entropy, lambda d: (d(y01), d(probs)), {}),
+    ("bce logits", fl.binary_cross_entropy, lambda d: (d(y01), d(z)), {"from_logits": True}),
+    ("focal", fl.focal_loss, lambda d: (d(y01), d(probs)), {}),
+    ("focal logits", fl.focal_loss, lambda d: (d(y01), d(z)), {"from_logits": True}),
+    ("gan generator", fl.gan_generator_loss, lambda d: (d(probs),), {}),
+    ("gan discriminator", fl.gan_discriminator_loss, lambda d: (d(probs), d(probs[::-1])), {}),
+    ("kl", fl.kl_divergence, lambda d: (d(np.roll(rows, 1, axis=1)), d(rows)), {}),
+    ("cce logits", fl.categorical_cross_entropy, lambda d: (d(np.eye(10)[labels]), d(rows)), {"from_logits": True}),
+    ("cce wide", fl.categorical_cross_entropy, lambda d: (d(np.eye(1000)[np.arange(n // 1000)]), d(wide)), {}),
+    ("sparse", fl.sparse_categorical_cross_entropy, lambda d: (labels, d(rows)), {}),
+    ("sparse logits", fl.sparse_categorical_cross_entropy, lambda d: (labels, d(np.log(rows))), {"from_logits": True}),
+    ("sparse logits wide", fl.sparse_categorical_cross_entropy, lambda d: (np.arange(n // 1000), d(np.log(wide))),
+     {"from_logits": True}),
 ]
 # control: scalar calls from another shared library are counted
 import math
@@ -93,24 +130,33 @@ for k in range(1000):
     math.log(2.0 + k)
     math.exp(k / 1000)
 print("control", shim.shim_count(0) + shim.shim_count(1) - before)
-for name, call in calls:
+for name, loss, args, kw in calls:
     for dtype in (np.float32, np.float64):
         d = lambda a: np.ascontiguousarray(a, dtype)
-        call(d)  # warm-up (first-call set-up)
-        before = [shim.shim_count(i) for i in range(6)]
-        call(d)
-        after = [shim.shim_count(i) for i in range(6)]
-        print(name, np.dtype(dtype).name, sum(after) - sum(before))
+        a = args(d)
+        for entry in ("value", "value_and_grad"):
+            fn = loss if entry == "value" else loss.value_and_grad
+            fn(*a, **kw)  # warm-up (first-call set-up)
+            before = [shim.shim_count(i) for i in range(9)]
+            fn(*a, **kw)
+            after = [shim.shim_count(i) for i in range(9)]
+            diff = [x - y for x, y in zip(after, before)]
+            print(name.replace(" ", "_"), np.dtype(dtype).name, entry, sum(diff[:6]), *diff[6:])
 """
 
 
 @pytest.mark.skipif(shutil.which("cc") is None or not __import__("sys").platform.startswith("linux"),
                     reason="needs a C compiler and Linux (LD_PRELOAD)")
 def test_transcendentals_run_as_vector_calls(tmp_path):
-    """At run time: with scalar log/exp/log1p (and their float versions)
-    interposed by an LD_PRELOAD library that counts calls, a loss over 200,000
-    elements makes almost no scalar calls (a scalar loop would make one or two
-    per element): the work is done by libmvec's vector functions."""
+    """At run time, with scalar log/exp/log1p (and their float versions) and
+    libmvec's vector versions interposed by an LD_PRELOAD library that counts
+    calls:
+    - a loss over 200,000 elements makes almost no scalar calls (a scalar loop
+      would make one or two per element): the work is done by libmvec;
+    - value_and_grad of the elementwise losses makes no more vector calls than
+      the value: the derivatives reuse the value's transcendentals. (GCC once
+      turned log(clip(p)) into calls on the broadcast clip bounds, two or three
+      vector logs per element in value_and_grad.)"""
     import os
     import sys
 
@@ -122,10 +168,17 @@ def test_transcendentals_run_as_vector_calls(tmp_path):
     r = subprocess.run([sys.executable, "-c", PROBE, str(lib)], capture_output=True, text=True, env=env, cwd=tmp_path,
                        timeout=300)
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.split("\n")
-    counted = {" ".join(line.split()[:-1]): int(line.split()[-1]) for line in lines if line.strip()}
-    assert counted.pop("control") >= 2000, r.stdout  # the interposition works
-    assert len(counted) == 10, r.stdout
-    for case, scalar_calls in counted.items():
+    lines = [line.split() for line in r.stdout.split("\n") if line.strip()]
+    assert lines[0][0] == "control" and int(lines[0][1]) >= 2000, r.stdout  # the interposition works
+    counted = {tuple(line[:3]): [int(x) for x in line[3:]] for line in lines[1:]}
+    assert len(counted) == 13 * 2 * 2, r.stdout
+    for (case, dtype, entry), (scalar_calls, *vector_calls) in counted.items():
         # row-wise losses may call scalar functions once per row outside the SIMD loop (20,000 rows)
-        assert scalar_calls <= 20_000 // 4, (case, scalar_calls, r.stdout)
+        assert scalar_calls <= 20_000 // 4, (case, dtype, entry, scalar_calls, r.stdout)
+        assert sum(vector_calls) > 0, (case, dtype, entry, r.stdout)  # the interposition sees the vector calls
+    elementwise = ("cauchy", "bce", "bce_logits", "focal", "focal_logits", "gan_generator", "gan_discriminator")
+    for case in elementwise:
+        for dtype in ("float32", "float64"):
+            value, both = counted[(case, dtype, "value")], counted[(case, dtype, "value_and_grad")]
+            for fn, v, b in zip(("log", "exp", "log1p"), value[1:], both[1:]):
+                assert b <= v * 1.01 + 4, (case, dtype, fn, v, b, r.stdout)

@@ -78,6 +78,10 @@ struct Rows {
   T* grad;
   T* hess;
   T scale;
+  // log of a probability clipped to [eps, 1] (see math::ClippedLogs). Loops use a
+  // local copy: a member read under a condition becomes a masked load of *this,
+  // which GCC does not vectorize.
+  math::ClippedLogs<T> clip_logs;
 
   static constexpr bool kDerivs = (M & (kGrad | kHess)) != 0;
   static constexpr bool kLoss = (M & (kSum | kValue | kGrad | kHess)) != 0;
@@ -111,6 +115,7 @@ struct Rows {
   template <bool Store>
   FASTLOSS_INLINE void chunk(const T* z, const T* yv, const T* cwv, T* g, index_t c0, T m, std::int64_t lab,
                              int valid, double (*acc)[kLanes]) const {
+    const math::ClippedLogs<T> cl = clip_logs;
     // the label's lane in this chunk (-1 or kLanes if elsewhere): an int compare, which
     // vectorizes where a 64-bit class index compare does not. Clamped with min and max,
     // not chosen with ?: , which GCC sank into the loop as a select on a scalar
@@ -140,7 +145,7 @@ struct Rows {
         acc[5][j] += on && zc < T(0) ? 1.0 : 0.0;
       } else {
         // (transcendentals outside the conditionals: a call under a condition is not vectorized)
-        const T log_q = math::log(math::clamp(zc, eps, T(1)));
+        const T log_q = cl.log_of(zc);
         acc[3][j] += on && a != T(0) ? static_cast<double>(-a * log_q) : 0.0;
         acc[5][j] += on && zc < T(0) ? 1.0 : 0.0;
       }
@@ -221,8 +226,9 @@ struct Rows {
         denom = static_cast<double>(cw[lab]);
       } else {
         double sy = 0.0;
+        const T* const cwp = cw;  // a local: GCC does not vectorize a loop that reloads the member
 #pragma omp simd reduction(+ : sy)
-        for (index_t c = 0; c < C; ++c) sy += static_cast<double>(cw[c] * ye[c]);
+        for (index_t c = 0; c < C; ++c) sy += static_cast<double>(cwp[c] * ye[c]);
         denom = sy;
       }
     }
@@ -279,12 +285,17 @@ struct Rows {
       double sums[6];
       row_sums<false>(z, ye, nullptr, T(0), lab, sums);
       if constexpr (kDerivs) {
+        // locals, and a bitwise |: members read under a condition (clamp) and a
+        // short-circuit kept GCC from vectorizing this loop
+        const T lo = eps, keep_ = keep, add_ = add;
+        const T* const cwp = cw;
 #pragma omp simd
         for (index_t c = 0; c < C; ++c) {
           const T q = z[c];
-          const T qc = math::clamp(q, eps, T(1));
-          const T a = cw[c] * target(c, V::sparse ? T(0) : ye[c], lab);
-          const bool clipped = q < eps || q > T(1);
+          const T qc = math::clamp(q, lo, T(1));
+          const T t = V::sparse ? keep_ * static_cast<T>(c == lab) + add_ : ye[c] * keep_ + add_;
+          const T a = cwp[c] * t;
+          const bool clipped = (q < lo) | (q > T(1));
           if constexpr ((M & kGrad) != 0) g[c] = clipped ? T(0) : -a / qc * ws;
           if constexpr ((M & kHess) != 0) h[c] = clipped ? T(0) : a / (qc * qc) * ws;
         }
@@ -305,6 +316,7 @@ struct Rows {
   // stream: zero the derivatives with non-temporal stores (large outputs of long rows).
   int label_block(index_t start, index_t len, double* acc_loss, double* acc_denom, bool stream) const {
     const index_t C = classes, count = len * C;
+    const math::ClippedLogs<T> cl = clip_logs;  // a local copy: see clip_logs
     const T* zb = p + start * C;
     alignas(64) int bad_lane[kLanes] = {};
     index_t i = 0;
@@ -329,7 +341,7 @@ struct Rows {
         we[j] = (M & kWeighted) ? w[e] : T(1);
       }
 #pragma omp simd
-      for (int j = 0; j < kLanes; ++j) loss[j] = -a[j] * math::log(math::clamp(q[j], eps, T(1)));
+      for (int j = 0; j < kLanes; ++j) loss[j] = -a[j] * cl.log_of(q[j]);
       for (int j = 0; j < valid; ++j) {
         const index_t e = e0 + j;
         if (lab[j] < 0) {  // ignored: contributes nothing
@@ -358,6 +370,7 @@ struct Rows {
   template <bool Full, bool RowLanes = false>
   void lanes(index_t o, index_t i0, int valid, double* acc_loss, double* acc_denom, int* invalid) const {
     const index_t C = classes;
+    const math::ClippedLogs<T> cl = clip_logs;
     const index_t base = o * C * inner;
     const index_t cstride = RowLanes ? 1 : inner, estride = RowLanes ? C : 1;  // class and example strides
     alignas(64) index_t at[kLanes];  // offset of each lane's example within a class plane
@@ -424,7 +437,7 @@ struct Rows {
                   math::log(static_cast<double>(t) / static_cast<double>(math::clamp(zc, eps, T(1))));
               dist[j] += t > T(0) ? static_cast<T>(static_cast<double>(t) * log_ratio) : T(0);
             } else {
-              const T log_q = math::log(math::clamp(zc, eps, T(1)));  // outside the conditional: vectorized
+              const T log_q = cl.log_of(zc);  // outside the conditional: vectorized
               dist[j] += a == T(0) ? T(0) : -a * log_q;
             }
           }
@@ -511,7 +524,8 @@ RowwiseResult rowwise(const RowwiseCall& call) {
                         static_cast<T*>(call.value),
                         static_cast<T*>(call.grad),
                         static_cast<T*>(call.hess),
-                        static_cast<T>(call.scale)};
+                        static_cast<T>(call.scale),
+                        math::ClippedLogs<T>(static_cast<T>(call.eps), T(1))};
   const index_t C = call.classes, examples = call.outer * call.inner;
   const int threads = examples * C >= call.parallel_threshold[kTranscendental] ? call.threads : 1;
   std::atomic<bool> any_invalid{false};
