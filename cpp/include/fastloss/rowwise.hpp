@@ -391,6 +391,8 @@ struct Rows {
     // stretch of memory) are transposed into class-major tiles first, so that the
     // class loops below load contiguous lanes instead of gathering with stride C.
     alignas(64) T z_tile[RowLanes ? kLanes * kLanes : 1], y_tile[RowLanes && !V::sparse ? kLanes * kLanes : 1];
+    // exp(z - max) of the tile, kept from the sums for the derivatives (one exp per class)
+    alignas(64) T e_tile[RowLanes && V::logits && kDerivs ? kLanes * kLanes : 1];
     if constexpr (RowLanes) {
       for (int j = 0; j < kLanes; ++j)
         for (index_t c = 0; c < C; ++c) {
@@ -427,6 +429,7 @@ struct Rows {
           a_sum[j] += a;
           if constexpr (V::logits) {
             const T e_c = math::exp(zc - m[j]);
+            if constexpr (RowLanes && kDerivs) e_tile[c * kLanes + j] = e_c;
             rest[j] += zc == m[j] ? T(0) : e_c;  // log s = log1p(s - 1), as in row()
             ties[j] += zc == m[j] ? T(1) : T(0);
             dist[j] += a == T(0) ? T(0) : a * (m[j] - zc);
@@ -447,10 +450,11 @@ struct Rows {
     }
     for (int j = 0; j < kLanes; ++j) bad |= bad_lane[j];
     *invalid |= bad;
-    alignas(64) T loss[kLanes], logs[kLanes];
+    alignas(64) T loss[kLanes], logs[kLanes], inv_s[kLanes];
 #pragma omp simd
     for (int j = 0; j < kLanes; ++j) {
       logs[j] = V::logits ? math::log1p(rest[j] + (ties[j] - T(1))) : T(0);
+      inv_s[j] = V::logits ? static_cast<T>(1.0 / (static_cast<double>(rest[j]) + static_cast<double>(ties[j]))) : T(0);
       loss[j] = V::logits ? dist[j] + a_sum[j] * logs[j] : dist[j];
     }
     if constexpr (V::kl && V::logits) {  // term by term, as in kl_logits_row()
@@ -484,7 +488,11 @@ struct Rows {
           const bool off = V::sparse && lab[j] < 0;  // ignored: exactly 0, even for NaN logits
           const T ws = we[j] * scale;
           if constexpr (V::logits) {
-            const T p_c = math::exp(zc - m[j] - logs[j]);
+            // p_c = exp(z - max) / s, as in row(): the tile's exp for rows as lanes, else again
+            T e_c;
+            if constexpr (RowLanes) e_c = e_tile[c * kLanes + j];
+            else e_c = math::exp(zc - m[j]);
+            const T p_c = e_c * inv_s[j];
             const T g = (a_sum[j] * p_c - a) * ws, h = a_sum[j] * p_c * (T(1) - p_c) * ws;
             gv[j] = off ? T(0) : g;
             hv[j] = off ? T(0) : h;
