@@ -39,16 +39,39 @@ def test_gan_out_written_only_on_success_and_may_alias():
     np.testing.assert_allclose(expected, [-np.log(0.9), -np.log(0.8)], rtol=1e-12)
 
 
-def test_sparse_negative_probability_always_raises():
-    cases = [
-        dict(y=[0], p=[[0.5, -0.5]]),
-        dict(y=[[0, 0, 0]], p=np.repeat([[0.5, -0.5, 0.5]], 3, 0).T[None], axis=1),
-        dict(y=[-100, 1], p=[[-0.5, .5, .5], [.1, .2, .3]], ignore_index=-100),
+def test_sparse_negative_probability_read_raises():
+    """A negative probability that the loss reads (the label's; with smoothing, any
+    of a counted example's) is a ValueError naming it, in every layout: rows with
+    few and many classes, a strided class axis. One it does not read changes
+    nothing: the value is -log of the labels' probabilities (by hand)."""
+    many = np.full((2, 20), 0.05)
+    cases = [  # (labels, probabilities, options, flat position of the bad entry)
+        ([0], [[-0.5, 0.5]], {}, 0),
+        ([1, 3], np.where(np.arange(40).reshape(2, 20) == 23, -0.5, many), {}, 23),
+        ([[0, 1, 0]], np.repeat([[0.5, -0.5, 0.5]], 3, 0).T[None], {"axis": 1}, 4),
+        ([-100, 1], [[.5, .5, .5], [.1, -.2, .3]], {"ignore_index": -100}, 4),
+        ([-100, 1], [[.5, .5, .5], [-.1, .2, .3]], {"ignore_index": -100, "label_smoothing": 0.1}, 3),
+        ([0, 1], [[.5] * 20, [.05] * 19 + [-.05]], {"label_smoothing": 0.1}, 39),
     ]
-    for case in cases:
-        kw = {k: v for k, v in case.items() if k not in "yp"}
+    for labels, p, kw, at in cases:
+        for call in (SPARSE, SPARSE.grad, SPARSE.value_and_grad, SPARSE.grad_hess):
+            with pytest.raises(ValueError, match=rf"probabilities.*-0\.\d+ at flat position {at}\b"):
+                call(labels, p, **kw)
+        out = np.full(np.shape(p), 7.0)
         with pytest.raises(ValueError, match="probabilities"):
-            SPARSE(case["y"], case["p"], **kw)
+            SPARSE.grad(labels, p, out=out, **kw)
+        assert np.all(out == 7.0)
+    # not read: another class, an ignored example (with and without smoothing)
+    p = np.array([[0.5, -0.5, 0.25], [-1.0, -1.0, -1.0], [0.2, 0.8, -3.0]])
+    labels = np.array([0, -100, 1])
+    got = SPARSE(labels, p, ignore_index=-100, reduction="sum")
+    assert got == pytest.approx(-np.log(0.5) - np.log(0.8), rel=1e-15)  # by hand
+    g = SPARSE.grad(labels, p, ignore_index=-100, reduction="sum")
+    np.testing.assert_array_equal(g, [[-2.0, 0, 0], [0, 0, 0], [0, -1.25, 0]])  # -1/p at the label, by hand
+    strided = np.repeat(p[:, :, None], 17, axis=2)  # class axis 1, 17 positions: the lanes path
+    got = SPARSE(np.repeat(labels[:, None], 17, 1), strided, axis=1, ignore_index=-100, reduction="sum")
+    assert got == pytest.approx(17 * (-np.log(0.5) - np.log(0.8)), rel=1e-14)
+    assert SPARSE([-100], [[-1.0, 0.5]], ignore_index=-100, label_smoothing=0.2, reduction="sum") == 0  # not read
 
 
 def test_ignored_examples_have_zero_derivatives_in_every_layout():

@@ -360,14 +360,20 @@ def test_sparse_probabilities_label_path(classes, dtype, rng):
         assert results[1] == results[2] == results[3]
     finally:
         fl.set_num_threads(0)
-    # a negative probability anywhere, in an ignored example or not, is a ValueError naming it
-    for row in (0, n - 1):
+    # a negative label probability is a ValueError naming it; one in another class
+    # or in an ignored example is not read (value unchanged, bit for bit)
+    for row in (0, n // 2, n - 1):
         bad = p.copy()
-        bad[row, -1] = -0.25
         lab = labels.copy()
-        lab[row] = -100 if row == 0 else 0
-        with pytest.raises(ValueError, match=r"probabilities|-0\.25"):
+        lab[row] = classes - 1
+        bad[row, -1] = -0.25
+        with pytest.raises(ValueError, match=rf"-0\.25 at flat position {row * classes + classes - 1}\b"):
             SPARSE(lab, bad, ignore_index=-100)
+        with pytest.raises(ValueError, match=r"-0\.25"):
+            SPARSE.value_and_grad(lab, bad, ignore_index=-100)
+        lab[row] = 0 if row else -100
+        expected = SPARSE(lab, p, ignore_index=-100, reduction="sum")
+        assert SPARSE(lab, bad, ignore_index=-100, reduction="sum") == expected
 
 
 def test_sparse_probabilities_label_path_large_gradient(rng):

@@ -425,11 +425,16 @@ sparse_categorical_cross_entropy = register(RowwiseLoss, "sparse_categorical_cro
     leave the mean's denominator; ``reduction="mean"`` with ``class_weight``
     divides by the sum of the labels' class weights (PyTorch's semantics).
 
-    Probabilities are all checked, in ignored examples too: a negative one is a
-    ValueError (as in ``categorical_cross_entropy``). This check reads every
-    probability, where PyTorch, JAX and numba read only the label's (one in a
-    thousand for 1000 classes); it is one vectorized pass at memory speed, and
-    the loss itself takes one log per example.
+    Only the probabilities that enter the loss are read, and checked: without
+    label smoothing, the label's probability of each counted example (as
+    PyTorch's ``nll_loss`` and a ``take_along_axis`` in NumPy or JAX read them);
+    with smoothing, all of a counted example's. A negative one is a ValueError
+    naming its position; one elsewhere (another class, an ignored example) is
+    not looked at, since it cannot change the result. Reading all N x C
+    probabilities to check them would cost a pass over memory that the loss,
+    one gather and one log per example, does not need (1000 times the data
+    for 1000 classes). ``categorical_cross_entropy`` reads, and checks, every
+    probability.
 
     Args:
       from_logits: ``y_pred`` holds logits.

@@ -76,6 +76,30 @@ def check_non_negative(names: tuple[str, ...], arrays: dict[str, np.ndarray]) ->
                              + (" (pass from_logits=True for logits)" if name == "y_pred" else ""))
 
 
+def check_label_probabilities(cfg: RowKernel, labels: np.ndarray, pc: np.ndarray, dims: tuple[int, int, int]) -> None:
+    """Sparse labels: ValueError naming the first negative probability that the
+    loss reads, the kernel's rule: in counted examples (not ``ignore_index``),
+    the label's probability; with label smoothing, every class's."""
+    outer, classes, inner = dims
+    z = pc.reshape(outer, classes, inner)
+    lab = labels.reshape(outer, inner)
+    counted = (lab >= 0) & (lab < classes)
+    if cfg.ignore_index is not None:
+        counted &= lab != cfg.ignore_index
+    dt = pc.dtype.type
+    if dt(1) - dt(cfg.label_smoothing) != 1 or dt(cfg.label_smoothing / classes) != 0:  # smoothed: all read
+        hits = np.flatnonzero(((z < 0) & counted[:, None, :]).reshape(-1))
+    else:  # the labels' probabilities only: a gather, not a pass over all of y_pred
+        at = np.where(counted, lab, 0)
+        q = np.take_along_axis(z, at[:, None, :], axis=1)[:, 0, :]
+        o, k = np.nonzero(counted & (q < 0))
+        hits = np.sort((o * classes + at[o, k]) * inner + k)
+    if hits.size:
+        i = int(hits[0])
+        raise ValueError(f"y_pred must hold probabilities (>= 0); found {pc.reshape(-1)[i].item()!r} at flat "
+                         f"position {i} (pass from_logits=True for logits)")
+
+
 class RowwiseLoss(TrueVsPredLoss):
     """A loss over a class axis, computed by one of the row-wise kernels."""
 
@@ -153,7 +177,7 @@ class RowwiseLoss(TrueVsPredLoss):
             # A mean over nothing is NaN (as its value); ignored examples' derivatives stay 0.
             scale = 1.0 / denominator if denominator else (np.nan if examples else 1.0)
         if cfg.unit and out is not None:  # nothing may be written to out= on error: check first
-            check_non_negative(cfg.unit, {"y_true": targets, "y_pred": pc})
+            self._check_domain(cfg, targets, pc, dims)
         try:
             if entry == VALUE:
                 if reduction == "none":
@@ -185,8 +209,16 @@ class RowwiseLoss(TrueVsPredLoss):
                                            *dims, scale, *args)
             return c.reduced(total, reduction, kernel_denominator, rdt), c.finish(grad, out, gshape, rdt)
         except _core.DomainError:
-            check_non_negative(cfg.unit, {"y_true": targets, "y_pred": pc})
+            self._check_domain(cfg, targets, pc, dims)
             raise
+
+    @staticmethod
+    def _check_domain(cfg: RowKernel, targets: np.ndarray, pc: np.ndarray, dims: tuple[int, int, int]) -> None:
+        """ValueError naming the first negative probability the kernel reads."""
+        if cfg.sparse:
+            check_label_probabilities(cfg, targets, pc, dims)
+        else:
+            check_non_negative(cfg.unit, {"y_true": targets, "y_pred": pc})
 
     @staticmethod
     def _reduced_value(cfg: RowKernel, y: Any, p: Any, reduction: str) -> Any:
