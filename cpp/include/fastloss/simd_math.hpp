@@ -109,4 +109,17 @@ struct ClippedLogs {
   }
 };
 
+// a * b as hi + lo exactly (unless it over- or underflows): one fma where the
+// instruction set has it, else Dekker's product with Veltkamp's split (2^27 + 1).
+FASTLOSS_INLINE void exact_product(double a, double b, double& hi, double& lo) {
+  hi = a * b;
+#if defined(__FMA__)
+  lo = __builtin_fma(a, b, -hi);
+#else
+  const double ca = 134217729.0 * a, cb = 134217729.0 * b;
+  const double ah = ca - (ca - a), al = a - ah, bh = cb - (cb - b), bl = b - bh;
+  lo = ((ah * bh - hi) + ah * bl + al * bh) + al * bl;
+#endif
+}
+
 }  // namespace fastloss::FASTLOSS_ISA::math
