@@ -114,6 +114,10 @@ struct Rows {
     return ((has_ignore && l == ignore) || l < 0 || l >= classes) ? -1 : l;
   }
 
+  // Label smoothing in effect (in the dtype): every class has a target. Without it,
+  // sparse labels of probabilities read only the label's probability.
+  FASTLOSS_INLINE bool smoothed() const { return keep != T(1) || add != T(0); }
+
   FASTLOSS_INLINE T target(index_t c, T y_c, std::int64_t lab) const {
     if constexpr (V::sparse) return keep * static_cast<T>(c == lab) + add;
     else return y_c * keep + add;
@@ -285,24 +289,9 @@ struct Rows {
           if constexpr ((M & kHess) != 0) h[c] = a_total * p_c * (T(1) - p_c) * ws;
         }
       }
-    } else if (V::sparse && keep + add == T(1) && add == T(0)) {
-      // Class labels without smoothing: only the label's probability enters the loss,
-      // and only it is read and checked.
-      const T q = z[lab];
-      invalid |= q < T(0);
-      const T qc = math::clamp(q, eps, T(1));
-      const T a = cw[lab];
-      loss = -a * math::log(qc);
-      if constexpr (kDerivs) {
-        for (index_t c = 0; c < C; ++c) {
-          if constexpr ((M & kGrad) != 0) g[c] = T(0);
-          if constexpr ((M & kHess) != 0) h[c] = T(0);
-        }
-        const bool clipped = q < eps || q > T(1);
-        if constexpr ((M & kGrad) != 0) g[lab] = clipped ? T(0) : -a / qc * ws;
-        if constexpr ((M & kHess) != 0) h[lab] = clipped ? T(0) : a / (qc * qc) * ws;
-      }
     } else {
+      // (Sparse labels of probabilities without smoothing never get here: rowwise()
+      // sends them to label_block, which reads only the labels' probabilities.)
       double sums[6];
       row_sums<false>(z, ye, nullptr, T(0), lab, sums);
       if constexpr (kDerivs) {
@@ -481,7 +470,7 @@ struct Rows {
       }
     }
     alignas(64) int bad_lane[kLanes] = {};  // per lane, not an `omp simd` reduction (which GCC may not vectorize)
-    const bool smoothed = keep != T(1) || add != T(0);  // every class has a target (row()'s test)
+    const bool all_read = smoothed();  // a local: read in the loop
     for (index_t c = 0; c < C; ++c) {
       const T cwc = cw[c];
 #pragma omp simd
@@ -501,7 +490,7 @@ struct Rows {
           } else {
             // Sparse labels: only the probabilities with a target are read and
             // checked (the label's, or with smoothing all of a counted example's).
-            bad_lane[j] |= (zc < T(0)) & (!V::sparse | ((lab[j] >= 0) & (smoothed | (c == lab[j]))));
+            bad_lane[j] |= (zc < T(0)) & (!V::sparse | ((lab[j] >= 0) & (all_read | (c == lab[j]))));
             if constexpr (V::kl) {
               const double log_ratio = kl_log_ratio(t, math::clamp(zc, eps, T(1)));  // as in chunk()
               dist[j] += t > T(0) ? static_cast<T>(static_cast<double>(t) * log_ratio) : T(0);
@@ -606,7 +595,7 @@ RowwiseResult rowwise(const RowwiseCall& call) {
   Sum2 total;
   if (C == 0 || examples == 0) {
     total = {};
-  } else if (V::sparse && !V::logits && Rows<V, M, T>::kLoss && call.inner == 1 && r.keep == T(1) && r.add == T(0)) {
+  } else if (V::sparse && !V::logits && Rows<V, M, T>::kLoss && call.inner == 1 && !r.smoothed()) {
     if constexpr (V::sparse && !V::logits) {
       // A scattered read and a log per example (threads from 1/8 of the transcendental
       // threshold: each read is a cache miss; measured 2048 rows of 10 to 1000 classes
