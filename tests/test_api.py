@@ -4,6 +4,7 @@ never written, the seed's worked examples."""
 from __future__ import annotations
 
 import hashlib
+import pickle
 import warnings
 
 import numpy as np
@@ -44,6 +45,66 @@ def test_result_types(loss, dtype, rng):
     assert v.dtype == rdt and g.dtype == rdt
 
 
+def _class_axis_cases(dtype, rng):
+    P = rng.dirichlet(np.ones(5), 64).astype(dtype)
+    Q = rng.dirichlet(np.ones(5), 64).astype(dtype)
+    return [(fl.categorical_cross_entropy, (P, Q)), (fl.kl_divergence, (P, Q)),
+            (fl.sparse_categorical_cross_entropy, (rng.integers(0, 5, 64), Q)),
+            (fl.triplet_loss, (P, Q, np.ascontiguousarray(P[::-1])))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reduced_results_are_numpy_scalars(dtype, rng):
+    """The kernels make the "mean" and "sum" scalars themselves (not through
+    np.float32(x)): they must be ordinary NumPy scalars of the result type. With 64
+    examples the mean is the float64 sum divided by a power of two, so after
+    rounding to the dtype mean * 64 == sum exactly (by hand: scaling by 2**-6
+    commutes with rounding); value_and_grad's value is the value's."""
+    scalar = np.dtype(dtype).type
+    cases = [(loss, inputs(loss, 64, dtype, rng)) for loss in ALL_LOSSES] + _class_axis_cases(dtype, rng)
+    for loss, args in cases:
+        mean, total = loss(*args), loss(*args, reduction="sum")
+        assert mean * scalar(64) == total, loss.name
+        assert loss.value_and_grad(*args)[0].tobytes() == mean.tobytes()
+        assert loss.value_and_grad(*args, reduction="sum")[0].tobytes() == total.tobytes()
+        for v in (mean, total):
+            assert type(v) is scalar and v.dtype == dtype and v.shape == () and np.isfinite(v)
+            again = pickle.loads(pickle.dumps(v))
+            assert type(again) is scalar and again.tobytes() == v.tobytes()
+            assert hash(v) == hash(float(v)) and v + v == 2 * float(v)
+
+
+def test_kernel_scalar_results():
+    """_core's elementwise and row-wise kernels return sum / denominator as a
+    scalar of their dtype when asked; expected: the float64 sum they return
+    otherwise, divided and rounded by NumPy."""
+    from fastloss import _core
+
+    rng = np.random.default_rng(5)
+    for dt in (np.float32, np.float64):
+        y, p = rng.standard_normal(1000).astype(dt), rng.standard_normal(1000).astype(dt)
+        total = _core.mse(_core.MODE_SUM, y, p, None, None, None, None, None, 1.0, ())
+        assert type(total) is float
+        for d in (1.0, 3.0, 1000.0, 1e-30):
+            got = _core.mse(_core.MODE_SUM, y, p, None, None, None, None, None, 1.0, (), d)
+            assert type(got) is np.dtype(dt).type and got.tobytes() == np.dtype(dt).type(total / d).tobytes()
+        P = rng.dirichlet(np.ones(7), 20).astype(dt)
+        labels = rng.integers(0, 7, 20)
+        args = (None, None, None, None, None, 20, 7, 1, 1.0, 0.0, 1e-7)
+        total, denominator = _core.sparse_categorical_cross_entropy(_core.MODE_SUM, labels, P, *args, None, False)
+        assert denominator == 20.0
+        got = _core.sparse_categorical_cross_entropy(_core.MODE_SUM, labels, P, *args, None, False, 2)
+        assert type(got) is np.dtype(dt).type and got.tobytes() == np.dtype(dt).type(total / 20).tobytes()
+        got = _core.sparse_categorical_cross_entropy(_core.MODE_SUM, labels, P, *args, None, False, 1)
+        assert got.tobytes() == np.dtype(dt).type(total).tobytes()
+        big = np.full(4, 1.5e19, dt)  # the float64 sum 9e38 is finite; as np.float32 it overflows, with a warning
+        if dt == np.float32:
+            with pytest.warns(RuntimeWarning, match="overflow"):
+                assert np.isposinf(fl.mse(big, np.zeros(4, dt), reduction="sum"))
+        every = np.full(20, 3)  # every label ignored: the mean of nothing is None (the caller warns)
+        assert _core.sparse_categorical_cross_entropy(_core.MODE_SUM, every, P, *args, 3, False, 2) is None
+
+
 def test_mixed_dtypes_follow_numpy():
     f32 = np.ones(3, np.float32)
     assert fl.mse(f32, np.zeros(3, np.float64)).dtype == np.float64
@@ -63,6 +124,27 @@ def test_empty(loss):
     assert loss.grad(e, e).shape == (0,)
     g, h = loss.grad_hess(np.zeros((0, 3)), np.zeros((0, 3)))
     assert g.shape == (0, 3) and h.shape == (0, 3)
+
+
+def test_empty_mean_warning_names_the_caller():
+    """The RuntimeWarning of a mean of nothing points at the user's line (as
+    np.mean's does) on every path: elementwise, row-wise fast and general paths
+    (all labels ignored), value_and_grad, GAN, triplet, custom."""
+    e, e3, P = np.zeros(0), np.zeros((0, 3)), np.full((3, 4), 0.25)
+    calls = [
+        lambda: fl.mse(e, e), lambda: fl.mse.value_and_grad(e, e), lambda: fl.custom("(y - p)**2")(e, e),
+        lambda: fl.sparse_categorical_cross_entropy(np.ones(3, np.int64), P, ignore_index=1),
+        lambda: fl.sparse_categorical_cross_entropy(np.ones(3, np.int32), P, ignore_index=1),
+        lambda: fl.sparse_categorical_cross_entropy.value_and_grad(np.ones(3, np.int64), P, ignore_index=1),
+        lambda: fl.categorical_cross_entropy(e3, e3), lambda: fl.gan_generator_loss(e),
+        lambda: fl.gan_discriminator_loss(e, e), lambda: fl.triplet_loss(e3, e3, e3),
+    ]
+    for call in calls:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        assert caught and all(w.filename == __file__ and issubclass(w.category, RuntimeWarning) for w in caught), \
+            [(w.filename, w.lineno) for w in caught]
 
 
 def _digest(*arrays):

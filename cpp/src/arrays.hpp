@@ -115,6 +115,64 @@ class Outputs {
   int count_ = 0;
 };
 
+// The result of a reduction as a NumPy scalar of the kernel's dtype, x rounded to
+// it: what np.float32(x) or np.float64(x) returns, made without those
+// constructors (np.float32(x) costs ~0.2 us from Python, as much as a whole
+// mini-batch kernel call). The object is allocated by its type and its value
+// written in NumPy's layout for these scalars (PyObject_HEAD, then the value, as
+// in numpy/arrayscalars.h), which init_numpy_scalars() checks on a sample of
+// each type; if a check fails the types are called instead.
+template <class T>
+struct NumpyScalarObject {
+  PyObject_HEAD
+  T value;
+};
+
+struct NumpyScalarTypes {
+  PyTypeObject* type[2] = {nullptr, nullptr};  // [kF32], [kF64]
+  bool direct = false;
+};
+inline NumpyScalarTypes numpy_scalar_types;
+
+template <class T>
+bool numpy_scalar_layout_ok(py::handle type, T sample) {
+  const py::object made = type(static_cast<double>(sample));
+  const auto* t = reinterpret_cast<PyTypeObject*>(type.ptr());
+  return Py_TYPE(made.ptr()) == t && t->tp_basicsize >= static_cast<Py_ssize_t>(sizeof(NumpyScalarObject<T>)) &&
+         t->tp_itemsize == 0 && reinterpret_cast<const NumpyScalarObject<T>*>(made.ptr())->value == sample;
+}
+
+// Called once at import, with the GIL held.
+inline void init_numpy_scalars() {
+  const py::module_ np = py::module_::import("numpy");
+  const py::object f32 = np.attr("float32"), f64 = np.attr("float64");
+  numpy_scalar_types.type[kF32] = reinterpret_cast<PyTypeObject*>(f32.inc_ref().ptr());  // kept for the process
+  numpy_scalar_types.type[kF64] = reinterpret_cast<PyTypeObject*>(f64.inc_ref().ptr());
+  numpy_scalar_types.direct = numpy_scalar_layout_ok(f32, 1.1f) && numpy_scalar_layout_ok(f64, 0.1);
+}
+
+// A finite x that overflows float32 goes through np.float32(x), for its
+// "overflow encountered in cast" RuntimeWarning.
+inline py::object numpy_scalar(double x, int dtype) {
+  PyTypeObject* t = numpy_scalar_types.type[dtype];
+  const float x32 = static_cast<float>(x);
+  if (!numpy_scalar_types.direct || (dtype == kF32 && __builtin_isinf(x32) && !__builtin_isinf(x)))
+    return py::handle(reinterpret_cast<PyObject*>(t))(x);
+  PyObject* o = t->tp_alloc(t, 0);
+  if (o == nullptr) throw py::error_already_set();
+  if (dtype == kF32) reinterpret_cast<NumpyScalarObject<float>*>(o)->value = x32;
+  else reinterpret_cast<NumpyScalarObject<double>*>(o)->value = x;
+  return py::reinterpret_steal<py::object>(o);
+}
+
+// What a binding of a kernel with a loss sum returns: the float64 sum (0.0 for modes without
+// kSum), or, given a denominator other than 0, sum / denominator as a NumPy scalar
+// of the kernel's dtype (the mean, or with denominator 1 the sum, as the API returns it).
+inline py::object sum_result(double sum, unsigned mode, double denominator, int dtype) {
+  if (denominator != 0.0 && (mode & kSum) != 0) return numpy_scalar(sum / denominator, dtype);
+  return py::float_(sum);
+}
+
 // Runs a kernel call; from kBlock elements on without the GIL. Safe because the
 // kernel only touches raw pointers into arrays that the caller's arguments keep
 // alive (and never Python objects); below kBlock, releasing costs more than it gives.

@@ -48,8 +48,9 @@ class CustomKernel {
     }
   }
 
-  double call(unsigned mode, py::handle y, py::handle p, py::handle a, py::handle w, py::handle value,
-              py::handle grad, py::handle hess, double scale, py::handle params_h) const {
+  // As the built-in elementwise kernels: (mode, y, p, a, w, value, grad, hess, scale, params[, denominator]).
+  py::object call(unsigned mode, py::handle y, py::handle p, py::handle a, py::handle w, py::handle value,
+                  py::handle grad, py::handle hess, double scale, py::handle params_h, double denominator) const {
     if (mode >= kModes) throw py::value_error("invalid mode " + std::to_string(mode));
     const Variant& v = variants_[needs(mode)];
     if (!v.present) throw py::value_error("no program for mode " + std::to_string(mode));
@@ -73,7 +74,7 @@ class CustomKernel {
     const double sum = run_kernel(call.c.n, [&] { return fn(call.c, program); });
     if (out_of_memory) throw std::bad_alloc();
     call.outputs.finish();
-    return sum;
+    return sum_result(sum, mode, denominator, call.dtype);
   }
 
  private:
@@ -136,7 +137,9 @@ void register_custom(py::module_& m) {
   m.attr("custom_max_instructions") = kCustomMaxInstructions;
   py::class_<CustomKernel>(m, "CustomKernel")
       .def(py::init<const py::dict&, int, bool>())
-      .def("__call__", &CustomKernel::call);
+      .def("__call__", &CustomKernel::call, py::arg("mode"), py::arg("y"), py::arg("p"), py::arg("a"), py::arg("w"),
+           py::arg("value"), py::arg("grad"), py::arg("hess"), py::arg("scale"), py::arg("params"),
+           py::arg("denominator") = 0.0);
 }
 
 }  // namespace fastloss

@@ -10,11 +10,13 @@ namespace fastloss {
 namespace {
 
 // _core.triplet_loss(mode, anchor, positive, negative, w, value, grads, hesses, examples, dim,
-//                    scale, margin, p, eps, squared, swap) -> float64 sum of w * loss
+//                    scale, margin, p, eps, squared, swap[, denominator]) -> sum_result() of the
+// float64 sum of w * loss
 // grads / hesses: None or a tuple of three arrays (anchor, positive, negative).
-double run_triplet(unsigned mode, py::handle a_h, py::handle p_h, py::handle n_h, py::handle w_h,
-                   py::handle value_h, py::handle grads_h, py::handle hesses_h, index_t examples, index_t dim,
-                   double scale, double margin, double norm_p, double eps, bool squared, bool swap) {
+py::object run_triplet(unsigned mode, py::handle a_h, py::handle p_h, py::handle n_h, py::handle w_h,
+                       py::handle value_h, py::handle grads_h, py::handle hesses_h, index_t examples, index_t dim,
+                       double scale, double margin, double norm_p, double eps, bool squared, bool swap,
+                       double denominator) {
   if (mode >= kModes) throw py::value_error("invalid mode " + std::to_string(mode));
   if (examples < 0 || dim < 0 || (dim != 0 && examples > (index_t(1) << 62) / dim))
     throw py::value_error("bad dimensions");
@@ -66,11 +68,16 @@ double run_triplet(unsigned mode, py::handle a_h, py::handle p_h, py::handle n_h
   c.parallel_threshold = parallel_threshold();
   const auto sum = run_kernel(n, [&] { return fn(c); });
   outputs.finish();
-  return sum;
+  return sum_result(sum, mode, denominator, dtype);
 }
 
 }  // namespace
 
-void register_embedding(py::module_& m) { m.def("triplet_loss", &run_triplet); }
+void register_embedding(py::module_& m) {
+  m.def("triplet_loss", &run_triplet, py::arg("mode"), py::arg("anchor"), py::arg("positive"),
+        py::arg("negative"), py::arg("w"), py::arg("value"), py::arg("grads"), py::arg("hesses"),
+        py::arg("examples"), py::arg("dim"), py::arg("scale"), py::arg("margin"), py::arg("p"), py::arg("eps"),
+        py::arg("squared"), py::arg("swap"), py::arg("denominator") = 0.0);
+}
 
 }  // namespace fastloss

@@ -25,13 +25,16 @@ void check_labels(const std::int64_t* labels, index_t n, index_t classes, const 
 }
 
 // _core.<loss>(mode, targets, p, w, class_weight, value, grad, hess, outer, classes, inner,
-//              scale, label_smoothing, eps, ignore_index or None, class_weighted) -> (loss sum, denominator)
+//              scale, label_smoothing, eps, ignore_index or None, class_weighted[, reduce])
+//   -> (loss sum, denominator) with reduce = 0 (the default); with reduce = 1 the sum
+//      and with reduce = 2 the mean (sum / denominator) as a NumPy scalar of p's
+//      dtype, or None for the mean of nothing (denominator 0).
 // targets: float array like p (dense kernels) or int64 labels, one per example (sparse kernels).
-py::tuple run_rowwise(RowwiseKernels KernelTable::*member, bool sparse, unsigned mode, py::handle t_h,
+py::object run_rowwise(RowwiseKernels KernelTable::*member, bool sparse, unsigned mode, py::handle t_h,
                       py::handle p_h, py::handle w_h, py::handle cw_h, py::handle value_h, py::handle grad_h,
                       py::handle hess_h, index_t outer, index_t classes, index_t inner, double scale,
                       double label_smoothing, double eps, const std::optional<std::int64_t>& ignore_index,
-                      bool class_weighted) {
+                      bool class_weighted, int reduce) {
   const RowwiseKernels& k = kernel_table().*member;
   if (mode >= kModes) throw py::value_error("invalid mode " + std::to_string(mode));
   if (outer < 0 || classes < 0 || inner < 0) throw py::value_error("negative dimension");
@@ -109,22 +112,29 @@ py::tuple run_rowwise(RowwiseKernels KernelTable::*member, bool sparse, unsigned
   const auto r = run_kernel(n, [&] { return fn(c); });
   outputs.finish();
   if (invalid) throw DomainError("an input is outside the loss's domain");
+  if (reduce == 1) return numpy_scalar(r.loss, dtype);
+  if (reduce == 2) return r.denominator != 0.0 ? numpy_scalar(r.loss / r.denominator, dtype) : py::none();
   return py::make_tuple(r.loss, r.denominator);
 }
 
 }  // namespace
 
 void register_rowwise(py::module_& m) {
-#define FASTLOSS_X(name, Variant)                                                                         \
-  m.def(#name, [](unsigned mode, py::handle t, py::handle p, py::handle w, py::handle cw, py::handle value,  \
-                  py::handle grad, py::handle hess, index_t outer, index_t classes, index_t inner,          \
-                  double scale, double label_smoothing, double eps,                                         \
-                  const std::optional<std::int64_t>& ignore_index,                                          \
-                  bool class_weighted) {                                                                    \
-    return run_rowwise(&KernelTable::name, std::string(#name).rfind("sparse", 0) == 0, mode, t, p, w, cw,   \
-                       value, grad, hess, outer, classes, inner, scale, label_smoothing, eps, ignore_index, \
-                       class_weighted);                                                                     \
-  });
+#define FASTLOSS_X(name, Variant)                                                                           \
+  m.def(                                                                                                    \
+      #name,                                                                                                \
+      [](unsigned mode, py::handle t, py::handle p, py::handle w, py::handle cw, py::handle value,         \
+         py::handle grad, py::handle hess, index_t outer, index_t classes, index_t inner, double scale,    \
+         double label_smoothing, double eps, const std::optional<std::int64_t>& ignore_index,              \
+         bool class_weighted, int reduce) {                                                                 \
+        return run_rowwise(&KernelTable::name, std::string(#name).rfind("sparse", 0) == 0, mode, t, p, w,  \
+                           cw, value, grad, hess, outer, classes, inner, scale, label_smoothing, eps,      \
+                           ignore_index, class_weighted, reduce);                                           \
+      },                                                                                                    \
+      py::arg("mode"), py::arg("targets"), py::arg("p"), py::arg("w"), py::arg("class_weight"),            \
+      py::arg("value"), py::arg("grad"), py::arg("hess"), py::arg("outer"), py::arg("classes"),            \
+      py::arg("inner"), py::arg("scale"), py::arg("label_smoothing"), py::arg("eps"),                      \
+      py::arg("ignore_index"), py::arg("class_weighted"), py::arg("reduce") = 0);
   FASTLOSS_ROWWISE_LOSSES(FASTLOSS_X)
 #undef FASTLOSS_X
 }

@@ -9,6 +9,7 @@ namespace fastloss {
 
 void register_runtime(py::module_& m) {
   max_threads();  // fixes OpenMP's default thread count as seen at import
+  init_numpy_scalars();
   py::register_exception<DomainError>(m, "DomainError", PyExc_ValueError);
   m.attr("block_size") = kBlock;
   m.attr("MODE_SUM") = static_cast<int>(kSum);

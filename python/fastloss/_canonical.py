@@ -5,6 +5,7 @@ through these functions before a kernel is called."""
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from typing import Any
 
@@ -16,6 +17,10 @@ ndarray = np.ndarray
 F16 = np.dtype(np.float16)
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
+# BCE's pos_weight when not given: the configured kernels carry ONE, which becomes
+# the one-element operand ONES[computing dtype] without a conversion per call.
+ONE = np.ones(())
+ONES = {F32: np.ones(1, F32), F64: np.ones(1, F64)}
 
 REDUCTIONS = ("mean", "sum", "none")
 _REJECTED_KINDS = {"c": "complex", "O": "object", "U": "string", "S": "bytes", "M": "datetime",
@@ -193,6 +198,15 @@ def finish(result: np.ndarray, out: np.ndarray | None, shape: tuple[int, ...], d
     return result if result.dtype == dtype else result.astype(dtype)
 
 
+def caller_stacklevel() -> int:
+    """warnings.warn's stacklevel that names the first frame outside fastloss (the
+    user's call), however deep the package's own call path is."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("fastloss"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def reduced(total: float, reduction: str, denominator: float, dtype: np.dtype):
     """The ``"sum"`` or ``"mean"`` result as a NumPy scalar of ``dtype``; the
     mean of nothing is NaN with a RuntimeWarning, as ``np.mean`` gives."""
@@ -200,7 +214,7 @@ def reduced(total: float, reduction: str, denominator: float, dtype: np.dtype):
         return dtype.type(total)
     if denominator:
         return dtype.type(total / denominator)
-    warnings.warn("Mean of empty slice.", RuntimeWarning, stacklevel=4)
+    warnings.warn("Mean of empty slice.", RuntimeWarning, stacklevel=caller_stacklevel())
     return dtype.type(np.nan)
 
 

@@ -1,6 +1,6 @@
 """Stubs of the compiled module fastloss._core (private)."""
 
-from typing import Optional
+from typing import Optional, Protocol, Union
 
 import numpy as np
 
@@ -19,15 +19,19 @@ def available_isas() -> list[str]: ...
 def select_isa(name: str) -> None: ...
 def weight_sum(w: np.ndarray) -> tuple[float, int]: ...
 
-# Elementwise kernels: (mode, y, p, w, value, grad, hess, scale, params) -> float64 sum
-def mse(mode: int, y: np.ndarray, p: np.ndarray, w: Optional[np.ndarray], value: Optional[np.ndarray],
-        grad: Optional[np.ndarray], hess: Optional[np.ndarray], scale: float, params: tuple[float, ...]) -> float: ...
-def mae(mode: int, y: np.ndarray, p: np.ndarray, w: Optional[np.ndarray], value: Optional[np.ndarray],
-        grad: Optional[np.ndarray], hess: Optional[np.ndarray], scale: float, params: tuple[float, ...]) -> float: ...
-def huber(mode: int, y: np.ndarray, p: np.ndarray, w: Optional[np.ndarray], value: Optional[np.ndarray],
-          grad: Optional[np.ndarray], hess: Optional[np.ndarray], scale: float, params: tuple[float, ...]) -> float: ...
-def cauchy(mode: int, y: np.ndarray, p: np.ndarray, w: Optional[np.ndarray], value: Optional[np.ndarray],
-           grad: Optional[np.ndarray], hess: Optional[np.ndarray], scale: float, params: tuple[float, ...]) -> float: ...
+class _ElementwiseKernel(Protocol):
+    """(mode, y, p, a, w, value, grad, hess, scale, params[, denominator]) -> the float64 sum, or with
+    a denominator other than 0, sum / denominator as a NumPy scalar of the kernel's dtype."""
+
+    def __call__(self, mode: int, y: np.ndarray, p: np.ndarray, a: Optional[np.ndarray], w: Optional[np.ndarray],
+                 value: Optional[np.ndarray], grad: Optional[np.ndarray], hess: Optional[np.ndarray], scale: float,
+                 params: tuple[float, ...], denominator: float = 0.0) -> Union[float, np.floating]: ...
+
+mse: _ElementwiseKernel
+mae: _ElementwiseKernel
+huber: _ElementwiseKernel
+cauchy: _ElementwiseKernel
+
 def bandwidth_probe(y: np.ndarray, p: np.ndarray, a: np.ndarray | None = None) -> float: ...
 def parallel_threshold(cost: int) -> int: ...
 def set_parallel_threshold(cost: int, n: int) -> None: ...
@@ -37,9 +41,6 @@ custom_ops: dict[str, tuple[int, int]]
 custom_max_slots: int
 custom_max_instructions: int
 
-class CustomKernel:
+class CustomKernel(_ElementwiseKernel):
     def __init__(self, variants: dict[int, tuple[list[tuple[int, int, int, int, int]], int, list[float], int, int,
                                                   int]], n_params: int, transcendental: bool) -> None: ...
-    def __call__(self, mode: int, y: np.ndarray, p: np.ndarray, a: None, w: Optional[np.ndarray],
-                 value: Optional[np.ndarray], grad: Optional[np.ndarray], hess: Optional[np.ndarray], scale: float,
-                 params: tuple[float, ...]) -> float: ...

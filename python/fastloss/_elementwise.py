@@ -84,7 +84,7 @@ class ElementwiseLoss(TrueVsPredLoss):
         scale = 1.0 / denominator if reduction == "mean" and denominator else 1.0
         kernel, prm, aux, unit = config
         if aux is not None:
-            aux = c.aux_operand(aux, shape, cdt, "pos_weight")
+            aux = c.ONES[cdt] if aux is c.ONE else c.aux_operand(aux, shape, cdt, "pos_weight")
         if unit and out is not None:  # nothing may be written to out= on error: check first
             c.check_unit_interval(unit, {"y_true": yc, "y_pred": pc})
         try:
@@ -97,9 +97,11 @@ class ElementwiseLoss(TrueVsPredLoss):
                     return value if value is out else c.finish(value, out, shape, rdt)
                 if out is not None:
                     raise ValueError("out= receives the per-element loss: it needs reduction='none'")
+                if denominator and rdt is cdt:
+                    # the kernel returns the mean (the sum for denominator 1) as a NumPy scalar
+                    return kernel(mode | SUM, yc, pc, aux, w, None, None, None, scale, prm,
+                                  denominator if reduction == "mean" else 1.0)
                 total = kernel(mode | SUM, yc, pc, aux, w, None, None, None, scale, prm)
-                if reduction == "mean" and denominator:
-                    return rdt.type(total / denominator)
                 return c.reduced(total, reduction, denominator, rdt)
 
             # The gradient (and Hessian) of a reduced loss has y_pred's shape; with
@@ -120,9 +122,13 @@ class ElementwiseLoss(TrueVsPredLoss):
                 value = np.empty(shape, cdt)
                 kernel(mode | VALUE_OUT | GRAD_OUT, yc, pc, aux, w, value, grad, None, scale, prm)
                 return c.finish(value, None, shape, rdt), c.finish(grad, out, gshape, rdt)
-            total = kernel(mode | SUM | GRAD_OUT, yc, pc, aux, w, None, grad, None, scale, prm)
-            return (c.reduced(total, reduction, denominator, rdt),
-                    grad if grad is out else c.finish(grad, out, gshape, rdt))
+            if denominator and rdt is cdt:
+                value = kernel(mode | SUM | GRAD_OUT, yc, pc, aux, w, None, grad, None, scale, prm,
+                               denominator if reduction == "mean" else 1.0)
+            else:
+                total = kernel(mode | SUM | GRAD_OUT, yc, pc, aux, w, None, grad, None, scale, prm)
+                value = c.reduced(total, reduction, denominator, rdt)
+            return value, grad if grad is out else c.finish(grad, out, gshape, rdt)
         except _core.DomainError:
             # The kernel found a value outside [0, 1] in the pass that computed the
             # loss; name it (only this error path looks at the data again).

@@ -34,7 +34,9 @@ def _scaled(x: Any, factor: float) -> Any:
         if factor != 1.0:
             x *= x.dtype.type(factor)
         return x
-    return x.dtype.type(factor * float(x))
+    if factor == 1.0:
+        return x
+    return -x if factor == -1.0 else x.dtype.type(factor * float(x))
 
 
 def _deliver(entry: int, result: Any, out: Any) -> Any:
@@ -87,9 +89,6 @@ def _combine(entry: int, parts: list, factor: float) -> Any:
     return tuple(_scaled(g, factor) for g, _ in parts), tuple(_scaled(h, factor) for _, h in parts)
 
 
-_ONES = {dt: np.ones(1, dt) for dt in (c.F32, c.F64)}
-
-
 def _reduced_value(fixed: dict, real: np.ndarray, fake: np.ndarray, reduction: str) -> Any:
     """The discriminator's "mean" or "sum" straight from two kernel calls, for
     non-empty C-contiguous inputs of one float dtype; None otherwise (and on any
@@ -101,16 +100,17 @@ def _reduced_value(fixed: dict, real: np.ndarray, fake: np.ndarray, reduction: s
             or not real.size or not fake.size or not real.flags.c_contiguous or not fake.flags.c_contiguous):
         return None
     k_real, k_fake = fixed[1.0], fixed[0.0]
-    aux = None if k_real.aux is None else _ONES[dt]  # BCE's pos_weight operand (logits): 1
+    aux = None if k_real.aux is None else c.ONES[dt]  # BCE's pos_weight operand (logits): 1
+    mean = reduction == "mean"
     try:
-        total_real = k_real.fn(SUM, _TARGETS[(1.0, dt)], real, aux, None, None, None, None, 1.0, k_real.params)
-        total_fake = k_fake.fn(SUM, _TARGETS[(0.0, dt)], fake, aux, None, None, None, None, 1.0, k_fake.params)
+        # each half's mean (or sum) as a NumPy scalar of dt, from the kernel
+        real_half = k_real.fn(SUM, _TARGETS[(1.0, dt)], real, aux, None, None, None, None, 1.0, k_real.params,
+                              real.size if mean else 1.0)
+        fake_half = k_fake.fn(SUM, _TARGETS[(0.0, dt)], fake, aux, None, None, None, None, 1.0, k_fake.params,
+                              fake.size if mean else 1.0)
     except _core.DomainError:
         return None
-    if reduction == "mean":
-        total_real /= real.size
-        total_fake /= fake.size
-    return dt.type(0.5 * (float(dt.type(total_real)) + float(dt.type(total_fake))))
+    return dt.type(0.5 * (float(real_half) + float(fake_half)))
 
 
 class GanDiscriminatorLoss(Loss):
@@ -194,10 +194,8 @@ class GanGeneratorLoss(Loss):
         fake = c.as_array(d_fake, "d_fake")
         part = self._bce._compute(entry, fixed[target], _target(target, fake.dtype), fake, reduction, sample_weight,
                                   out)
-        if entry == VALUE:
-            return _combine(VALUE, [part], sign)
-        if entry == GRAD:
+        if entry == VALUE or entry == GRAD:
             return _scaled(part, sign)
         if entry == VALUE_AND_GRAD:
-            return _combine(VALUE, [part[0]], sign), _scaled(part[1], sign)
+            return _scaled(part[0], sign), _scaled(part[1], sign)
         return _scaled(part[0], sign), _scaled(part[1], sign)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _canonical as c
 from . import _core
 from ._elementwise import ElementwiseLoss, Kernel, fixed_kernel
 from ._gan import GanDiscriminatorLoss, GanGeneratorLoss
@@ -121,15 +122,12 @@ def _weights(name: str, value) -> np.ndarray:
     return a
 
 
-_ONE = np.ones(())
-
-
 def _bce_kernel(from_logits, pos_weight, label_smoothing, eps):
     if from_logits:
         return Kernel(_core.binary_cross_entropy_logits, (eps, label_smoothing),
-                      _ONE if pos_weight is None else pos_weight, ("y_true",))
+                      c.ONE if pos_weight is None else pos_weight, ("y_true",))
     return Kernel(_core.binary_cross_entropy, (eps, label_smoothing),
-                  _ONE if pos_weight is None else pos_weight, ("y_true", "y_pred"))
+                  c.ONE if pos_weight is None else pos_weight, ("y_true", "y_pred"))
 
 
 binary_cross_entropy = register(ElementwiseLoss, "binary_cross_entropy", (

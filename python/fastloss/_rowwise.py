@@ -18,6 +18,7 @@ SUM, VALUE_OUT, GRAD_OUT, HESS_OUT, WEIGHTED, DENOMINATOR = (
     _core.MODE_SUM, _core.MODE_VALUE, _core.MODE_GRAD, _core.MODE_HESS, _core.MODE_WEIGHTED,
     _core.MODE_DENOMINATOR)
 INT64 = np.dtype(np.int64)
+REDUCE = {"sum": 1, "mean": 2}  # the kernels' reduce argument: return the reduced value as a NumPy scalar
 _INT64_MAX = np.iinfo(np.int64).max
 
 
@@ -188,6 +189,11 @@ class RowwiseLoss(TrueVsPredLoss):
                     return c.finish(value, out, example_shape, rdt)
                 if out is not None:
                     raise ValueError("out= receives the per-example loss: it needs reduction='none'")
+                if rdt is cdt:
+                    # the kernel returns the reduced value as a NumPy scalar (None: a mean of nothing)
+                    value = fn(mode | SUM, targets, pc, w, class_weight, None, None, None, *dims, scale, *args,
+                               REDUCE[reduction])
+                    return value if value is not None else c.reduced(0.0, reduction, 0, rdt)
                 total, kernel_denominator = fn(mode | SUM, targets, pc, w, class_weight, None, None, None, *dims,
                                                scale, *args)
                 return c.reduced(total, reduction, kernel_denominator, rdt)
@@ -205,9 +211,16 @@ class RowwiseLoss(TrueVsPredLoss):
                 value = np.empty(example_shape, cdt)
                 fn(mode | VALUE_OUT | GRAD_OUT, targets, pc, w, class_weight, value, grad, None, *dims, scale, *args)
                 return c.finish(value, None, example_shape, rdt), c.finish(grad, out, gshape, rdt)
-            total, kernel_denominator = fn(mode | SUM | GRAD_OUT, targets, pc, w, class_weight, None, grad, None,
-                                           *dims, scale, *args)
-            return c.reduced(total, reduction, kernel_denominator, rdt), c.finish(grad, out, gshape, rdt)
+            if rdt is cdt:
+                value = fn(mode | SUM | GRAD_OUT, targets, pc, w, class_weight, None, grad, None, *dims, scale,
+                           *args, REDUCE[reduction])
+                if value is None:
+                    value = c.reduced(0.0, reduction, 0, rdt)
+            else:
+                total, kernel_denominator = fn(mode | SUM | GRAD_OUT, targets, pc, w, class_weight, None, grad,
+                                               None, *dims, scale, *args)
+                value = c.reduced(total, reduction, kernel_denominator, rdt)
+            return value, c.finish(grad, out, gshape, rdt)
         except _core.DomainError:
             self._check_domain(cfg, targets, pc, dims)
             raise
@@ -242,12 +255,12 @@ class RowwiseLoss(TrueVsPredLoss):
         classes = shape[-1]
         examples = p.size // classes
         try:
-            total, denominator = cfg.fn(SUM, y, p, None, None, None, None, None, examples, classes, 1,
-                                        1.0 / examples if reduction == "mean" else 1.0, cfg.label_smoothing,
-                                        cfg.eps, cfg.ignore_index, False)
+            value = cfg.fn(SUM, y, p, None, None, None, None, None, examples, classes, 1,
+                           1.0 / examples if reduction == "mean" else 1.0, cfg.label_smoothing, cfg.eps,
+                           cfg.ignore_index, False, REDUCE[reduction])
         except _core.DomainError:
             return None
-        return c.reduced(total, reduction, denominator, dt)
+        return value if value is not None else c.reduced(0.0, reduction, 0, dt)
 
     @staticmethod
     def _no_classes(entry, reduction, example_shape, shape, examples, rdt, out):

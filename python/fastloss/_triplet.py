@@ -74,9 +74,10 @@ class TripletLoss(Loss):
                     dim = shape[-1]
                     examples = a.size // dim
                     scale = 1.0 / examples if reduction == "mean" else 1.0
-                    total = _core.triplet_loss(SUM, a, p, n, None, None, None, None, examples, dim, scale,
-                                               cfg.margin, cfg.p, cfg.eps, cfg.squared, cfg.swap)
-                    return dt.type(total / examples) if reduction == "mean" else dt.type(total)
+                    # the kernel returns the mean (the sum for denominator 1) as a NumPy scalar
+                    return _core.triplet_loss(SUM, a, p, n, None, None, None, None, examples, dim, scale,
+                                              cfg.margin, cfg.p, cfg.eps, cfg.squared, cfg.swap,
+                                              examples if reduction == "mean" else 1.0)
         arrays = [c.as_array(x, name) for x, name in zip(args, NAMES)]
         rdt, cdt = c.dtypes(*[(x, a, name) for x, a, name in zip(args, arrays, NAMES)])
         shape = c.broadcast_shape([(a.shape, name) for a, name in zip(arrays, NAMES)])
