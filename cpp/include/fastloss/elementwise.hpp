@@ -79,6 +79,17 @@ FASTLOSS_INLINE void elementwise_lanes(const F& f, const ElementwiseView<T>& v, 
   }
 }
 
+// The SIMD body on a block's padded tail, kept out of line: inlined after the
+// copies into the padded buffers, GCC 12 did not vectorize it ("complicated access
+// pattern") and the tail's elements took the scalar libm functions, whose last bits
+// differ from the vector ones' (libmvec's logf is up to 4 ulp off near 0.88), so an
+// element's value depended on whether it was in the tail.
+template <unsigned M, class F, class T>
+__attribute__((noinline)) void elementwise_tail(const F& f, const ElementwiseView<T>& v, T scale, double* acc,
+                                                int* invalid) {
+  elementwise_lanes<M>(f, v, scale, acc, invalid);
+}
+
 template <unsigned M, class F, class T>
 FASTLOSS_INLINE ElementwiseView<T> offset(const ElementwiseView<T>& v, index_t i) {
   return {v.y + i,
@@ -159,7 +170,7 @@ double elementwise_block(const F& f, const ElementwiseView<T>& v, index_t len, T
       a[j] = uses_aux<F>::value ? src.a[k] : T(0);
       w[j] = (M & kWeighted) ? src.w[k] : T(1);
     }
-    elementwise_lanes<M>(f, ElementwiseView<T>{y, p, a, w, value, grad, hess}, scale, tail_acc, invalid);
+    elementwise_tail<M>(f, ElementwiseView<T>{y, p, a, w, value, grad, hess}, scale, tail_acc, invalid);
     for (index_t j = 0; j < rest; ++j) {
       if constexpr ((M & kValue) != 0) src.value[j] = value[j];
       if constexpr ((M & kGrad) != 0) src.grad[j] = grad[j];

@@ -9,6 +9,7 @@
   X(mae, Mae, 0)                       \
   X(huber, Huber, 1)                   \
   X(cauchy, Cauchy, 1)                 \
+  X(cauchy_pow2, CauchyPow2, 1)        \
   X(triplet_margin, TripletMargin, 1)  \
   X(binary_cross_entropy, BceProb, 2)  \
   X(binary_cross_entropy_logits, BceLogits, 2) \

@@ -58,18 +58,23 @@ struct Huber {
 // Hessian is float64 arithmetic rounded once (its nine roundings in float reached
 // 6.2 ulp). Measured on 200,000 random and adversarial inputs against mpmath
 // (tests/test_accuracy.py, -m slow).
-
-template <class T>
-struct Cauchy {
+//
+// Pow2Scale: the instantiation for scales that are powers of two (the default 1,
+// chosen in Python), where d / c = d * (1 / c) is exact and so is r^2's double-double
+// divided by c^2: four operations fewer per element than the double-double 1 / c^2
+// of other scales (float64 at 1e6 on one thread: 1.57 -> 1.37 ms), the same bits.
+template <class T, bool Pow2Scale>
+struct CauchyT {
   static constexpr int cost = kTranscendental;
   T c, two_over_c, two_over_c2;
-  double pow2, inv_c2_hi, inv_c2_lo, c_d, two_over_c2_d;
-  explicit Cauchy(const double* prm)
+  double pow2, inv_c2_hi, inv_c2_lo, c_d, two_over_c2_d, inv_c;
+  explicit CauchyT(const double* prm)
       : c(static_cast<T>(prm[0])),
         two_over_c(static_cast<T>(2.0 / prm[0])),
         two_over_c2(static_cast<T>(2.0 / (prm[0] * prm[0]))),
         c_d(prm[0]),
-        two_over_c2_d(2.0 / (prm[0] * prm[0])) {
+        two_over_c2_d(2.0 / (prm[0] * prm[0])),
+        inv_c(1.0 / prm[0]) {
     // c = m 2^k with m in [0.5, 1): r = (d 2^-k) / m, and d 2^-k is exact, so that
     // no scale makes 1 / c^2 over- or underflow. 1 / m^2 = inv_c2_hi + inv_c2_lo to
     // about 2^-104: m^2 = s + e exactly, 1 / (s + e) = (1 / s)(1 - e / s) + O(2^-106),
@@ -94,6 +99,13 @@ struct Cauchy {
       const double s0 = y - p;  // two-sum: y - p = s0 + e0 exactly
       const double b = s0 - y;
       const double e0 = (y - (s0 - b)) + (-p - b);
+      if constexpr (Pow2Scale) {
+        const double s = s0 * inv_c, e = e0 * inv_c;  // r = s + e
+        double hi, lo;
+        math::exact_product(s, s, hi, lo);
+        lo += 2.0 * s * e;
+        return hi + (hi < __builtin_inf() ? lo : 0.0);  // as below where r^2 overflows
+      }
       const double s = s0 * pow2, e = e0 * pow2;
       double hi, lo, m, m_lo;
       math::exact_product(s, s, hi, lo);
@@ -132,6 +144,9 @@ struct Cauchy {
     }
   }
 };
+
+template <class T> using Cauchy = CauchyT<T, false>;
+template <class T> using CauchyPow2 = CauchyT<T, true>;
 
 // The hinge of the triplet loss on precomputed distances, with y = d_neg and
 // p = d_pos: max(d_pos - d_neg + margin, 0); its derivative with respect to d_pos

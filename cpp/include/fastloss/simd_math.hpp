@@ -71,6 +71,35 @@ FASTLOSS_INLINE T sign(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : x - x
 template <class T>
 FASTLOSS_INLINE T max0(T x) { return x > T(0) ? x : T(0); }
 
+// a * b + c, fused where the instruction set has an fma (one rounding), else two roundings.
+FASTLOSS_INLINE double mul_add(double a, double b, double c) {
+#if defined(__FMA__)
+  return __builtin_fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// log1p(x) for x in [0, 1] (the e^-|z| of the logistic functions below). float:
+// 2 atanh(s) = 2 s (1 + s^2 P(s^2)), s = x / (2 + x) in [0, 1/3], in float64, with P
+// the degree-4 Chebyshev fit of (atanh(s) / s - 1) / s^2 on [0, 1/9] (mpmath
+// chebyfit; relative error 3.9e-10, 0.007 float ulp): 0.504 ulp at most over every
+// float in [0, 1] (against float64 log1p), where libmvec's log1pf is 1.96 ulp off;
+// with that, BCE from logits with pos_weight 3 was 4.4-4.9 ulp off (bound 4). The
+// same speed as the libmvec call in a loop of its own (0.43 ns per element,
+// AVX-512). NaN gives NaN. double: libmvec's log1p.
+FASTLOSS_INLINE float log1p_unit(float x) {
+  const double xd = x;
+  const double s = xd / (2.0 + xd), w = s * s;
+  double q = mul_add(w, 0.11612164612011674, 0.10853287900440187);
+  q = mul_add(w, q, 0.14296178997151418);
+  q = mul_add(w, q, 0.1999985316596486);
+  q = mul_add(w, q, 0.3333333366026371);
+  const double s2 = s + s;
+  return static_cast<float>(mul_add(s2 * w, q, s2));
+}
+FASTLOSS_INLINE double log1p_unit(double x) { return log1p(x); }
+
 // The pieces of the stable logistic functions of z, from one exp and one log1p:
 // softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^-|z|), softplus(-z), sigmoid(z),
 // sigmoid(-z). Finite for every finite z (no exp of a positive number).
@@ -79,7 +108,7 @@ struct Logistic {
   T softplus, softplus_neg, sigmoid, sigmoid_neg;
   FASTLOSS_INLINE explicit Logistic(T z) {
     const T e = exp(-abs(z));
-    const T l = log1p(e);
+    const T l = log1p_unit(e);
     softplus = max0(z) + l;
     softplus_neg = max0(-z) + l;
     const T big = T(1) / (T(1) + e), small = e / (T(1) + e);
