@@ -176,3 +176,31 @@ def test_an_elements_results_do_not_depend_on_its_position(dtype):
             part = loss(y[-k:], p[-k:], reduction="none"), *loss.grad_hess(y[-k:], p[-k:], reduction="none")
             for a, b in zip(full, part):
                 assert a[-k:].tobytes() == b.tobytes(), (loss.name, k)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("classes", [3, 10, 17])
+def test_an_examples_results_do_not_depend_on_its_position(dtype, classes):
+    """The row-wise losses, as above: an example's value (reduction="none"),
+    gradient and Hessian are the same bits in the last, partial chunk of 16 rows
+    as in a full one. (Rows of fewer classes than SIMD lanes, as lanes: the full
+    chunks of the per-example values took scalar exps and other last bits.)"""
+    rng = np.random.default_rng(classes)
+    n = 64
+    P, Q = (rng.dirichlet(np.ones(classes), n).astype(dtype) for _ in range(2))
+    Z = (rng.normal(size=(n, classes)) * 3).astype(dtype)
+    labels = rng.integers(0, classes, n)
+    cases = [(fl.categorical_cross_entropy, (P, Q), {}), (fl.categorical_cross_entropy, (P, Z), {"from_logits": True}),
+             (fl.sparse_categorical_cross_entropy, (labels, Q), {}),
+             (fl.sparse_categorical_cross_entropy, (labels, Z), {"from_logits": True}),
+             (fl.kl_divergence, (P, Q), {}), (fl.kl_divergence, (P, Z), {"from_logits": True}),
+             (fl.triplet_loss, (P, Q, Z), {})]
+    for loss, args, kw in cases:
+        def results(k):
+            part = [a[-k:] for a in args]
+            return [loss(*part, reduction="none", **kw)] + [x for r in loss.grad_hess(*part, reduction="none", **kw)
+                                                            for x in (r if isinstance(r, tuple) else (r,))]
+        full = results(n)
+        for k in range(1, 34):
+            for a, b in zip(full, results(k)):
+                assert a[-k:].tobytes() == b.tobytes(), (loss.name, kw, k)

@@ -470,15 +470,21 @@ struct Rows {
       }
     }
     alignas(64) int bad_lane[kLanes] = {};  // per lane, not an `omp simd` reduction (which GCC may not vectorize)
-    const bool all_read = smoothed();  // a local: read in the loop
+    // Members read in the loop as locals: with an output pointer in the mode (the
+    // per-example values), GCC 12 reloaded them in the loop and left it scalar
+    // ("complicated access pattern"), with scalar libm exps: reduction="none" took
+    // 4-5x the time of "mean" for few classes and other last bits.
+    const bool all_read = smoothed(), cweighted = class_weighted;
+    const T keep_t = keep, add_t = add;
+    const T* const cwp = cw;
     for (index_t c = 0; c < C; ++c) {
-      const T cwc = cw[c];
+      const T cwc = cwp[c];
 #pragma omp simd
       for (int j = 0; j < kLanes; ++j) {
         const T zc = z_at(c, j), yc = y_at(c, j);
-        const T t = V::sparse ? keep * static_cast<T>(c == lab[j]) + add : yc * keep + add;
+        const T t = V::sparse ? keep_t * static_cast<T>(c == lab[j]) + add_t : yc * keep_t + add_t;
         const T a = cwc * t;
-        if (class_weighted) sy[j] += V::sparse ? (c == lab[j] ? cwc : T(0)) : cwc * yc;
+        if (cweighted) sy[j] += V::sparse ? (c == lab[j] ? cwc : T(0)) : cwc * yc;
         if constexpr (kLoss) {
           a_sum[j] += a;
           if constexpr (V::logits) {
