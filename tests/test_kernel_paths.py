@@ -141,7 +141,7 @@ def test_cauchy_power_of_two_scales_give_the_general_kernels_bits(dtype):
     y[:4], p[:4] = [np.nan, np.inf, big, -big], [0.0, 1.0, -big, big]
     y, p = y.astype(dtype), p.astype(dtype)
     n = y.size
-    for scale in (1.0, 0.5, 4.0, 2.0**-60, 2.0**70):
+    for scale in (1.0, 0.5, 4.0, 2.0**-60, 2.0**70, 2.0**-1022):
         assert fl.cauchy._params({"scale": scale}).fn is _core.cauchy_pow2
         for mode in (_core.MODE_VALUE, _core.MODE_GRAD | _core.MODE_HESS):
             outs = [[np.empty(n, dtype) if mode & m else None for m in (_core.MODE_VALUE, _core.MODE_GRAD,
@@ -155,7 +155,11 @@ def test_cauchy_power_of_two_scales_give_the_general_kernels_bits(dtype):
             sums = [k(_core.MODE_SUM, y[4:], p[4:], None, None, None, None, None, 1.0, (scale,))
                     for k in (_core.cauchy, _core.cauchy_pow2)]
         assert sums[0] == sums[1]
-    assert fl.cauchy._params({"scale": 3.0}).fn is _core.cauchy
+    # not a power of two; or 1 / scale not finite (2**-1024), where r = d * (1 / c) would be inf
+    for scale in (3.0, 2.0**-1024):
+        assert fl.cauchy._params({"scale": scale}).fn is _core.cauchy
+    # by hand: r = 2**-1060 / 2**-1024 = 2**-36, log1p(2**-72) rounds to 2**-72
+    assert fl.cauchy(np.array([0.0]), np.array([2.0**-1060]), scale=2.0**-1024) == 2.0**-72
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

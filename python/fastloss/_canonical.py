@@ -202,7 +202,7 @@ def caller_stacklevel() -> int:
     """warnings.warn's stacklevel that names the first frame outside fastloss (the
     user's call), however deep the package's own call path is."""
     frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("fastloss"):
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "fastloss":
         frame, level = frame.f_back, level + 1
     return level
 

@@ -59,10 +59,12 @@ struct Huber {
 // 6.2 ulp). Measured on 200,000 random and adversarial inputs against mpmath
 // (tests/test_accuracy.py, -m slow).
 //
-// Pow2Scale: the instantiation for scales that are powers of two (the default 1,
-// chosen in Python), where d / c = d * (1 / c) is exact and so is r^2's double-double
-// divided by c^2: four operations fewer per element than the double-double 1 / c^2
-// of other scales (float64 at 1e6 on one thread: 1.57 -> 1.37 ms), the same bits.
+// Pow2Scale: the instantiation for scales that are powers of two with a finite
+// 1 / c (the default 1; chosen in Python), where d / c = d * (1 / c) is exact and so
+// is r^2's double-double divided by c^2: four operations fewer per element than the
+// double-double 1 / c^2 of other scales (float64 at 1e6 on one thread: 1.57 -> 1.37
+// ms). The same bits, except where r^2 is subnormal (|d| < 2^-511 c), where this
+// keeps bits that the general path's r^2 / 4 * 4 loses.
 template <class T, bool Pow2Scale>
 struct CauchyT {
   static constexpr int cost = kTranscendental;
