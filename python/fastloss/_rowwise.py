@@ -101,6 +101,17 @@ def check_label_probabilities(cfg: RowKernel, labels: np.ndarray, pc: np.ndarray
                          f"position {i} (pass from_logits=True for logits)")
 
 
+def _reduced(fn: Any, args: tuple, reduction: str, rdt: np.dtype, cdt: np.dtype) -> Any:
+    """The "mean" or "sum" of kernel call ``fn(*args)`` as a NumPy scalar of ``rdt``:
+    made by the kernel when it computes in ``rdt`` (None from it is a mean of
+    nothing), else from its float64 sum and denominator (float16 results)."""
+    if rdt is cdt:
+        value = fn(*args, REDUCE[reduction])
+        return value if value is not None else c.reduced(0.0, reduction, 0, rdt)
+    total, denominator = fn(*args)
+    return c.reduced(total, reduction, denominator, rdt)
+
+
 class RowwiseLoss(TrueVsPredLoss):
     """A loss over a class axis, computed by one of the row-wise kernels."""
 
@@ -189,14 +200,8 @@ class RowwiseLoss(TrueVsPredLoss):
                     return c.finish(value, out, example_shape, rdt)
                 if out is not None:
                     raise ValueError("out= receives the per-example loss: it needs reduction='none'")
-                if rdt is cdt:
-                    # the kernel returns the reduced value as a NumPy scalar (None: a mean of nothing)
-                    value = fn(mode | SUM, targets, pc, w, class_weight, None, None, None, *dims, scale, *args,
-                               REDUCE[reduction])
-                    return value if value is not None else c.reduced(0.0, reduction, 0, rdt)
-                total, kernel_denominator = fn(mode | SUM, targets, pc, w, class_weight, None, None, None, *dims,
-                                               scale, *args)
-                return c.reduced(total, reduction, kernel_denominator, rdt)
+                return _reduced(fn, (mode | SUM, targets, pc, w, class_weight, None, None, None, *dims, scale, *args),
+                                reduction, rdt, cdt)
             if entry == GRAD_HESS:
                 g_out, h_out, grad, hess = c.grad_hess_targets(out, gshape, shape, rdt, cdt)
                 fn(mode | GRAD_OUT | HESS_OUT, targets, pc, w, class_weight, None, grad, hess, *dims, scale, *args)
@@ -211,15 +216,8 @@ class RowwiseLoss(TrueVsPredLoss):
                 value = np.empty(example_shape, cdt)
                 fn(mode | VALUE_OUT | GRAD_OUT, targets, pc, w, class_weight, value, grad, None, *dims, scale, *args)
                 return c.finish(value, None, example_shape, rdt), c.finish(grad, out, gshape, rdt)
-            if rdt is cdt:
-                value = fn(mode | SUM | GRAD_OUT, targets, pc, w, class_weight, None, grad, None, *dims, scale,
-                           *args, REDUCE[reduction])
-                if value is None:
-                    value = c.reduced(0.0, reduction, 0, rdt)
-            else:
-                total, kernel_denominator = fn(mode | SUM | GRAD_OUT, targets, pc, w, class_weight, None, grad,
-                                               None, *dims, scale, *args)
-                value = c.reduced(total, reduction, kernel_denominator, rdt)
+            value = _reduced(fn, (mode | SUM | GRAD_OUT, targets, pc, w, class_weight, None, grad, None, *dims,
+                                  scale, *args), reduction, rdt, cdt)
             return value, c.finish(grad, out, gshape, rdt)
         except _core.DomainError:
             self._check_domain(cfg, targets, pc, dims)
