@@ -134,9 +134,11 @@ struct Rows {
   // sums 0 and 1 here (row() adds the label's term). Fewer float64 lane accumulators
   // to keep across the vector exp, which clobbers every vector register: with all
   // six, spilling them took most of the time of sparse CE from logits.
-  template <bool Store, bool Label = false>
+  // Pre: a full chunk whose exp(z_c - m) row_sums has taken: ev holds them, 0 for the
+  // classes at the max, and row_sums has counted the ties and stored g.
+  template <bool Store, bool Label = false, bool Pre = false>
   FASTLOSS_INLINE void chunk(const T* z, const T* yv, const T* cwv, T* g, index_t c0, T m, std::int64_t lab,
-                             int valid, double (*acc)[kLanes]) const {
+                             int valid, double (*acc)[kLanes], const T* ev = nullptr) const {
     const math::ClippedLogs<T> cl = clip_logs;
     // the label's lane in this chunk (-1 or kLanes if elsewhere): an int compare, which
     // vectorizes where a 64-bit class index compare does not. Clamped with min and max,
@@ -152,11 +154,15 @@ struct Rows {
       const T a = cwv[j] * t;
       if constexpr (!Label) acc[2][j] += on ? static_cast<double>(a) : 0.0;
       if constexpr (V::logits) {
-        const T e_c = math::exp(zc - m);
-        acc[0][j] += on && zc != m ? static_cast<double>(e_c) : 0.0;
-        acc[1][j] += on && zc == m ? 1.0 : 0.0;
+        if constexpr (Pre) {  // ev: 0 at the max; the ties and g are done (row_sums)
+          acc[0][j] += static_cast<double>(ev[j]);
+        } else {
+          const T e_c = math::exp_nonpos(zc - m);
+          acc[0][j] += on && zc != m ? static_cast<double>(e_c) : 0.0;
+          acc[1][j] += on && zc == m ? 1.0 : 0.0;
+          if constexpr (Store) g[j] = e_c;
+        }
         if constexpr (!Label) acc[3][j] += on && a != T(0) ? static_cast<double>(a * (m - zc)) : 0.0;
-        if constexpr (Store) g[j] = e_c;
         if constexpr (V::kl) acc[5][j] += on && t < T(0) ? 1.0 : 0.0;  // P negative
       } else if constexpr (V::kl) {
         // KL term by term, t (log t - log q): summing the cross-entropy and the
@@ -180,9 +186,42 @@ struct Rows {
     const index_t C = classes;
     alignas(64) double acc[6][kLanes] = {};
     index_t c0 = 0;
-    for (; c0 + kLanes <= C; c0 += kLanes)
-      chunk<Store, Label>(z + c0, V::sparse ? nullptr : ye + c0, cw + c0, Store ? g + c0 : nullptr, c0, m, lab,
-                          kLanes, acc);
+    if constexpr (V::logits) {
+      // The exps of up to kExpChunks full chunks first (with g and the count of the
+      // classes at the max), into a buffer, then the chunks' sums: a vector exp inside
+      // chunk() clobbers every vector register, so that the lane accumulators were
+      // spilled to the stack and reloaded around each call. (Sparse CE from logits,
+      // C = 1000 float32, 1e6, one thread: 689 -> X us.) The same exps (the same
+      // vector function) and sums in the same order, so the same bits.
+      constexpr index_t kExpChunks = 16;
+      alignas(64) T eb[kExpChunks * kLanes];
+      alignas(64) int ties[kLanes] = {};
+      const T mm = m;
+      while (c0 + kLanes <= C) {
+        const index_t full = (C - c0) / kLanes, chunks = full < kExpChunks ? full : kExpChunks;
+        const T* const zc = z + c0;
+        T* const gc = Store ? g + c0 : nullptr;
+        for (index_t k = 0; k < chunks; ++k) {
+          const index_t o = k * kLanes;
+#pragma omp simd
+          for (int j = 0; j < kLanes; ++j) {
+            const T zv = zc[o + j];
+            const T e_c = math::exp_nonpos(zv - mm);
+            if constexpr (Store) gc[o + j] = e_c;
+            eb[o + j] = zv != mm ? e_c : T(0);
+            ties[j] += zv == mm ? 1 : 0;
+          }
+        }
+        for (index_t k = 0; k < chunks; ++k, c0 += kLanes)
+          chunk<Store, Label, true>(z + c0, V::sparse ? nullptr : ye + c0, cw + c0, nullptr, c0, m, lab, kLanes, acc,
+                                    eb + k * kLanes);
+      }
+      for (int j = 0; j < kLanes; ++j) acc[1][j] += static_cast<double>(ties[j]);
+    } else {
+      for (; c0 + kLanes <= C; c0 += kLanes)
+        chunk<Store, Label>(z + c0, V::sparse ? nullptr : ye + c0, cw + c0, Store ? g + c0 : nullptr, c0, m, lab,
+                            kLanes, acc);
+    }
     const int valid = static_cast<int>(C - c0);
     if (valid > 0) {
       alignas(64) T zt[kLanes], yt[kLanes], cwt[kLanes], gt[kLanes];
@@ -479,6 +518,13 @@ struct Rows {
     const T* const cwp = cw;
     for (index_t c = 0; c < C; ++c) {
       const T cwc = cwp[c];
+      // the class's exps in a loop of their own (in the loop below, GCC 12 left the
+      // inline float exp scalar: "complicated access pattern")
+      alignas(64) T ex[kLanes];
+      if constexpr (V::logits && kLoss) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j) ex[j] = math::exp_nonpos(z_at(c, j) - m[j]);
+      }
 #pragma omp simd
       for (int j = 0; j < kLanes; ++j) {
         const T zc = z_at(c, j), yc = y_at(c, j);
@@ -488,7 +534,7 @@ struct Rows {
         if constexpr (kLoss) {
           a_sum[j] += a;
           if constexpr (V::logits) {
-            const T e_c = math::exp(zc - m[j]);
+            const T e_c = ex[j];
             if constexpr (RowLanes && kDerivs) e_tile[c * kLanes + j] = e_c;
             rest[j] += zc == m[j] ? T(0) : e_c;  // log s = log1p(s - 1), as in row()
             ties[j] += zc == m[j] ? T(1) : T(0);
@@ -552,7 +598,7 @@ struct Rows {
             // p_c = exp(z - max) / s, as in row(): the tile's exp for rows as lanes, else again
             T e_c;
             if constexpr (RowLanes) e_c = e_tile[c * kLanes + j];
-            else e_c = math::exp(zc - m[j]);
+            else e_c = math::exp_nonpos(zc - m[j]);
             const T p_c = e_c * inv_s[j];
             const T g = (a_sum[j] * p_c - a) * ws, h = a_sum[j] * p_c * (T(1) - p_c) * ws;
             gv[j] = off ? T(0) : g;
