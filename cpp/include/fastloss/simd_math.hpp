@@ -180,6 +180,11 @@ struct ClippedLogs {
 
 // a * b as hi + lo exactly (unless it over- or underflows): one fma where the
 // instruction set has it, else Dekker's product with Veltkamp's split (2^27 + 1).
+// Dekker's split (|a| or |b| above 2^996) or its partial product ah * bh can
+// overflow where a * b itself does not: wherever lo is not finite it is taken as 0
+// (hi is then off by at most half an ulp) instead of inf or NaN. (The baseline
+// kernels gave cauchy inf, or NaN, for |y - p| / scale near 1.34e154, where r^2 is
+// still finite.)
 FASTLOSS_INLINE void exact_product(double a, double b, double& hi, double& lo) {
   hi = a * b;
 #if defined(__FMA__)
@@ -188,6 +193,7 @@ FASTLOSS_INLINE void exact_product(double a, double b, double& hi, double& lo) {
   const double ca = 134217729.0 * a, cb = 134217729.0 * b;
   const double ah = ca - (ca - a), al = a - ah, bh = cb - (cb - b), bl = b - bh;
   lo = ((ah * bh - hi) + ah * bl + al * bh) + al * bl;
+  lo = lo - lo == 0.0 ? lo : 0.0;  // finite
 #endif
 }
 
