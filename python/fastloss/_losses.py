@@ -174,7 +174,9 @@ binary_cross_entropy = register(ElementwiseLoss, "binary_cross_entropy", (
     Accuracy (against 50-digit mpmath, on the clipped probability): within 4 ulp
     (probabilities) and 4 ulp, Hessian 6 ulp (logits: e / (1 + e)**2 with
     e = exp(-|z|), the rounding of 1 + e taken back), in float32 and float64.
-    For float32 logits, softplus's log1p(e) is computed in float64 arithmetic
+    For float32 logits, e = exp(-|z|) is fastloss's own inline float function
+    (within 0.98 ulp over every float <= 0; libmvec's expf is up to 2.6 ulp
+    off), and softplus's log1p(e) is computed in float64 arithmetic
     (2 atanh(e / (2 + e)), a fitted polynomial: within 0.504 ulp over every
     float32 e in [0, 1]) at the speed of libmvec's float32 log1p, which is up to
     2 ulp off: with it, values with a pos_weight of 3 reached 4.9 ulp. The gradient of
@@ -403,6 +405,8 @@ categorical_cross_entropy = register(RowwiseLoss, "categorical_cross_entropy", (
     rounding of that shift: 2 |z_c - max z| ulp more (the largest shift in the
     row whose exp is not 0). The logit gradient ``A p_c - a_c`` and Hessian
     ``A p_c (1 - p_c)`` are differences, measured in ulp of their terms' magnitudes.
+    For float32 logits, exp is fastloss's own inline float function (within
+    0.98 ulp over every float <= 0; libmvec's expf is up to 2.6 ulp off).
 
     Example::
 
