@@ -140,3 +140,20 @@ def test_short_embeddings_value_path(dtype, rng):
                 none = T(a, p, n, reduction="none", sample_weight=sw, **prm)
                 ref = T.reference(a, p, n, reduction="none", sample_weight=sw, **prm)
                 assert_matches_reference(none, ref, dtype, atol=1e-13 if dtype == np.float64 else 2e-4)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (2, 4, 0)])
+def test_empty_embeddings(shape, p):
+    """Embeddings with no components: every distance is 0, so each example's loss is
+    the margin (by hand: max(0 - 0 + 1, 0) = 1) and every derivative is 0. (The
+    block path for short embeddings once divided by a block size of 0 here:
+    SIGFPE.)"""
+    z = np.zeros(shape)
+    examples = shape[:-1]
+    assert fl.triplet_loss(z, z, z, p=p) == 1.0
+    np.testing.assert_array_equal(fl.triplet_loss(z, z, z, p=p, reduction="none"), np.ones(examples))
+    assert fl.triplet_loss(z, z, z, p=p, reduction="sum") == float(np.prod(examples))
+    grads = fl.triplet_loss.grad(z, z, z, p=p)
+    assert len(grads) == 3 and all(g.shape == shape for g in grads)
+    assert fl.triplet_loss.reference(z, z, z, p=p) == 1.0

@@ -378,7 +378,8 @@ double triplet_run(const TripletCall& c) {
     // whole groups of kLanes examples per block: a partial group (value_lanes<false>)
     // only at the end of the array (C = 10: 409 examples per block took 3.5% of the
     // time in the partial group)
-    per_block = per_block / kLanes * kLanes;
+    // (dim 1..15: at least 273 examples per block; an empty embedding, dim 0, keeps 1)
+    if (per_block >= kLanes) per_block = per_block / kLanes * kLanes;
     // short embeddings: kLanes examples at a time (not for a general p: the vector pow
     // would round differently from the per-example path's)
     return blocked_sum(c.examples, threads, [&](index_t start, index_t len) {

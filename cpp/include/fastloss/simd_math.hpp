@@ -90,7 +90,8 @@ FASTLOSS_INLINE float mul_add(float a, float b, float c) {
 }
 
 // e^x for x <= 0 (the exp(z_c - max) and exp(-|z|) of the losses of logits); NaN
-// gives NaN, -inf 0. float: inline, in float arithmetic: k = round(x / ln 2) by the
+// gives NaN, -inf 0; for x > 0 the result is unspecified (wrong above ~44, even
+// negative): not a general exp. float: inline, in float arithmetic: k = round(x / ln 2) by the
 // 1.5 * 2^23 shifter, r = x - k ln 2 (Cody-Waite: ln 2 in two parts, the first with 16
 // bits so that k ln2_hi is exact), e^r = 1 + r + r^2/2 + r^3 P(r) with P the degree-4
 // Chebyshev fit of (e^r - 1 - r - r^2/2) / r^3 on [-ln2/2, ln2/2] (mpmath chebyfit,
@@ -112,8 +113,17 @@ FASTLOSS_INLINE float exp_nonpos(float x) {
   u = mul_add(u, r, 0.16666667f);
   u = mul_add(u, r, 0.5f);
   u = mul_add(r * r, u, r) + 1.0f;
-  // 2^(k + 64): normal for k >= -190 (bit casts: a memcpy left some loops scalar)
+  // 2^(k + 64): normal for k >= -190 (bit casts: a memcpy left some loops scalar in
+  // GCC 12; it stays the fallback for compilers without __builtin_bit_cast)
+#if defined(__has_builtin) && __has_builtin(__builtin_bit_cast)
   const float s1 = __builtin_bit_cast(float, (__builtin_bit_cast(std::uint32_t, t) - 0x4b400000u + 191u) << 23);
+#else
+  std::uint32_t tb;
+  __builtin_memcpy(&tb, &t, 4);
+  const std::uint32_t sb = (tb - 0x4b400000u + 191u) << 23;
+  float s1;
+  __builtin_memcpy(&s1, &sb, 4);
+#endif
   const float y = (u * s1) * 5.42101086e-20f;  // * 2^-64
   const float z = x >= -104.0f ? y : 0.0f;  // e^-104 < 2^-150 rounds to 0
   return x == x ? z : x;
@@ -193,7 +203,7 @@ FASTLOSS_INLINE void exact_product(double a, double b, double& hi, double& lo) {
   const double ca = 134217729.0 * a, cb = 134217729.0 * b;
   const double ah = ca - (ca - a), al = a - ah, bh = cb - (cb - b), bl = b - bh;
   lo = ((ah * bh - hi) + ah * bl + al * bh) + al * bl;
-  lo = lo - lo == 0.0 ? lo : 0.0;  // finite
+  lo = (lo - lo == 0.0) ? lo : 0.0;  // finite
 #endif
 }
 
