@@ -231,15 +231,18 @@ def _regression_documented(inputs, dtype):
 
 def _cauchy_documented(c):
     def documented(inputs, dtype):
-        """cauchy's docstring: the value is inf where r**2 overflows (as NumPy's), and
-        the float64 Hessian is its limit 0 there (|hess| < 2 / (c**2 max)); the float32
-        Hessian is float64 arithmetic rounded once, so it has no such exception. Where
-        r itself overflows, the gradient is its limit 0 (|grad| < 2 / (c max))."""
-        with np.errstate(over="ignore"):
+        """cauchy's docstring: the value is inf where r**2 overflows float64 (as NumPy's;
+        for float32 data r**2 is formed in float64, so only where r is past 1.3e154),
+        and the float64 Hessian is its limit 0 there (|hess| < 2 / (c**2 max)); the
+        float32 Hessian is float64 arithmetic rounded once, so it has no such exception.
+        Where r itself overflows, the gradient is its limit 0 (|grad| < 2 / (c max))."""
+        with np.errstate(over="ignore", invalid="ignore"):
             r = np.asarray(np.asarray(inputs[0] - inputs[1], dtype) / dtype(c), dtype)
             over = np.isinf(np.asarray(r * r, dtype))
+            r64 = (np.asarray(inputs[0], np.float64) - np.asarray(inputs[1], np.float64)) / c
+            value_over = np.isinf(r64 * r64)
         hess_over = over if np.dtype(dtype) == np.float64 else np.zeros_like(over)
-        return {"value": (over, np.inf), "hess": (hess_over, 0.0), "grad": (np.isinf(r), 0.0)}
+        return {"value": (value_over, np.inf), "hess": (hess_over, 0.0), "grad": (np.isinf(r), 0.0)}
     return documented
 
 

@@ -3,6 +3,8 @@ reference, in float64, for every loss, reduction and weighting."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -109,19 +111,73 @@ def test_known_derivatives_by_hand():
     assert np.isnan(fl.mae.grad([1.0, np.nan], [1.0, 2.0], reduction="none")[1])
 
 
+def test_cauchy_float32_block_with_an_overflowing_square():
+    """A float32 block in which r^2 overflows float32 is computed again with the
+    scaled r^2: that element gets its finite value (mpmath), every other element
+    the bits it has without it, and the sum the same bits on 1 and 2 threads."""
+    import mpmath
+
+    import fastloss as fl
+
+    rng = np.random.default_rng(7)
+    y = rng.normal(size=300_000).astype(np.float32)
+    p = (y + rng.normal(size=y.size)).astype(np.float32)
+    clean = fl.cauchy(y, p, reduction="none")
+    y2, p2 = y.copy(), p.copy()
+    at = 154_321
+    y2[at], p2[at] = 3e38, -3e38
+    v = fl.cauchy(y2, p2, reduction="none")
+    others = np.arange(y.size) != at
+    assert v[others].tobytes() == clean[others].tobytes()
+    exact = float(mpmath.log1p((mpmath.mpf(float(y2[at])) - mpmath.mpf(float(p2[at]))) ** 2))
+    assert float(v[at]) == pytest.approx(exact, rel=float(np.finfo(np.float32).eps))
+    try:
+        sums = []
+        for threads in (1, 2):
+            fl.set_num_threads(threads)
+            sums.append(fl.cauchy(y2, p2, reduction="sum"))
+    finally:
+        fl.set_num_threads(0)
+    assert sums[0].tobytes() == sums[1].tobytes()
+    assert float(sums[0]) == pytest.approx(math.fsum(v.astype(np.float64)), rel=1e-6)
+    # a weight of 0 there: 0, not inf * 0 = NaN (the finite value times 0)
+    w = np.ones(y.size)
+    w[at] = 0.0
+    got = float(fl.cauchy(y2, p2, sample_weight=w, reduction="sum"))
+    assert got == pytest.approx(math.fsum(v[others].astype(np.float64)), rel=1e-6)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cauchy_extreme_residuals(dtype):
-    """Residuals whose square overflows: value inf, derivatives their limit 0."""
+    """Residuals whose square overflows: derivatives their limit 0; the value inf where
+    r^2 overflows float64, and finite for float32 data wherever r^2 is a float64."""
     import fastloss as fl
 
     big = np.finfo(dtype).max / 4
     g, h = fl.cauchy.grad_hess(np.array([big, -big, 0], dtype), np.zeros(3, dtype), reduction="none")
     assert np.all(np.isfinite(g)) and np.all(np.isfinite(h))
     assert np.all(np.abs(g[:2]) < 1e-30) and np.all(np.abs(h[:2]) < 1e-30)
-    # the value is inf where r^2 overflows, as NumPy's (documented), and finite just below
-    assert np.isinf(fl.cauchy(np.array([big], dtype), np.zeros(1, dtype)))
-    below = np.sqrt(np.finfo(dtype).max) / 2
     import mpmath
+
+    if dtype == np.float64:
+        # the value is inf where r^2 overflows float64, as NumPy's (documented)
+        assert np.isinf(fl.cauchy(np.array([big], dtype), np.zeros(1, dtype)))
+    else:
+        # float32: r^2 is formed in float64 and scaled by its exponent before the float32
+        # log1p, so the value is finite wherever r is (mpmath reference), also for a
+        # scale that takes r past float32's range, and up to r^2 near float64's maximum
+        for y, p, scale in [(big, 0.0, 1.0), (0.0, 2.0**64, 1.0), (0.0, 3e38, 1.0), (1.0, 0.0, 1e-30),
+                            (-1e38, 1e38, 1e-115), (1e-3, 0.0, 1e-150), (0.0, 2.0**60, 0.5)]:
+            r = (mpmath.mpf(float(dtype(y))) - mpmath.mpf(float(dtype(p)))) / mpmath.mpf(scale)
+            exact = float(mpmath.log1p(r**2))
+            got = float(fl.cauchy(np.array([y], dtype), np.array([p], dtype), scale=scale))
+            assert got == pytest.approx(exact, rel=2 * float(np.finfo(dtype).eps)), (y, p, scale)
+            v = fl.cauchy(np.array([y, 0.5], dtype), np.array([p, 0.0], dtype), scale=scale, reduction="none")
+            assert float(v[0]) == got and v.dtype == dtype
+        # r^2 past float64's maximum (|r| > 1.3e154): inf, as the float64 reference's
+        assert np.isinf(fl.cauchy(np.array([1e38], dtype), np.zeros(1, dtype), scale=1e-200))
+    # finite just below r^2's overflow
+    below = np.sqrt(np.finfo(dtype).max) / 2
 
     exact = float(mpmath.log1p(mpmath.mpf(float(dtype(below))) ** 2))  # mpmath reference
     assert float(fl.cauchy(np.array([below], dtype), np.zeros(1, dtype))) == pytest.approx(exact, rel=1e-6)

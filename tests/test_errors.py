@@ -94,6 +94,22 @@ def test_bad_weights(loss):
 
 
 @pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
+def test_weights_take_the_computing_dtype(loss):
+    """float64 weights on float32 data are converted to float32 (as in PyTorch and
+    Keras): weights below float32's smallest subnormal become 0, and a mean of them
+    is undefined; on float64 data the same weights give the weighted mean. Expected
+    values: the data are equal, so every example's loss is the same and the weighted
+    mean is that loss (hand calculation), checked against the unweighted mean."""
+    y = np.full(4, 0.25)
+    w = np.array([1e-50, 1e-60, 0.0, 1e-70])
+    with pytest.raises(ValueError, match="sums to 0 in float32"):
+        loss(y.astype(np.float32), y.astype(np.float32), sample_weight=w)
+    assert loss(y, y, sample_weight=w) == pytest.approx(loss(y, y), rel=1e-15, abs=1e-300)
+    with pytest.raises(ValueError, match=r"inf.*position 1 \(in float32"):
+        loss(y.astype(np.float32), y.astype(np.float32), sample_weight=[1.0, 1e300, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=loss_ids)
 def test_bad_out(loss):
     y = np.linspace(0, 1, 6).reshape(2, 3)
     p = y[::-1].copy()

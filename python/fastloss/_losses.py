@@ -89,16 +89,19 @@ cauchy = register(ElementwiseLoss, "cauchy", (Param("scale", 1.0, positive),), "
     formed to about half an ulp before it: in float64 arithmetic for float32
     data, and for float64 data with the rounding errors of ``y - p`` (two-sum)
     and of the square (an exact product) carried along. The derivatives never
-    overflow (once r**2 does, they are their limit, 0); the value becomes inf,
-    as NumPy's, only where r**2 overflows (|r| > 1.3e154 in float64, 1.8e19 in
-    float32).
+    overflow (once r**2 does, they are their limit, 0). The value becomes inf,
+    as NumPy's, only where r**2 overflows float64 (|r| > 1.3e154). For float32
+    data it stays finite where r**2 is past float32's range (|r| > 1.8e19, where
+    NumPy's and PyTorch's float32 give inf): a block of elements in which the
+    value came out inf is computed again with r**2 scaled by its power of two in
+    float64 before the float32 log1p (other blocks pay only the check).
 
     Accuracy: value within 4 ulp (2.2 ulp measured: log1p's own error), gradient
     within 4 ulp. The float32 Hessian is float64 arithmetic rounded once (within
     1 ulp, also where r**2 overflows float32); the float64 Hessian is within 6 ulp
     of ``2 (1 + r**2) / (c**2 (1 + r**2)**2)`` (its two terms' magnitudes: near
     r = 1 the difference 1 - r**2 inherits r's two roundings, (y - p) and / c).
-    Where r**2 overflows, the value is inf (above) and the float64 Hessian its
+    Where r**2 overflows float64, the value is inf (above) and the float64 Hessian its
     limit 0 (|hess| < 2 / (c**2 max)); where r overflows, the gradient is 0
     (|grad| < 2 / (c max)).
 

@@ -59,14 +59,16 @@ void zero_fill(T* dst, index_t n, bool stream) {
   std::memset(dst, 0, static_cast<size_t>(n) * sizeof(T));
 }
 
-// log(t / q), one log per KL term. The rounded quotient r = t / q would round away a
-// small divergence (log r ~ r - 1: float64 KL with C = 5 measured 13.9 ulp off), so its
-// remainder t - r q (exact: in float64 for float, a 48-bit product; with an fma or
-// Dekker's product for double) is taken back, log(t / q) = log r + (t - r q) / t to
-// first order (the next term is below 2^-48 resp. 2^-106 relative). float: a float32
-// log, a quarter of the time of libmvec's float64 log on this CPU.
+// The KL term t log(t / q), one log per term. The rounded quotient r = t / q would
+// round away a small divergence (log r ~ r - 1: float64 KL with C = 5 measured 13.9
+// ulp off), so its remainder t - r q (exact: in float64 for float, a 48-bit product;
+// with an fma or Dekker's product for double) is taken back: log(t / q) = log r +
+// (t - r q) / t to first order (the next term is below 2^-48 resp. 2^-106 relative),
+// and so t log(t / q) = t log r + (t - r q), with no second division (KL from
+// probabilities, C = 1000, 1e6, one thread: float64 2.37 -> 2.08 ms). float: a
+// float32 log, a quarter of the time of libmvec's float64 log on this CPU.
 template <class T>
-FASTLOSS_INLINE T kl_log_ratio(T t, T q) {
+FASTLOSS_INLINE T kl_term(T t, T q) {
   const T r = t / q;
   T rem;
   if constexpr (sizeof(T) == 4) {
@@ -76,7 +78,9 @@ FASTLOSS_INLINE T kl_log_ratio(T t, T q) {
     math::exact_product(r, q, hi, lo);
     rem = (t - hi) - lo;
   }
-  return math::log(r) + rem / t;
+  // (fused where there is an fma: t * log r + rem with two roundings measured 13%
+  // slower in float64 at C = 10, for reasons not found; t (log r + rem / t) as fast)
+  return math::mul_add(t, math::log(r), rem);
 }
 
 template <class V, unsigned M, class T>
@@ -136,9 +140,11 @@ struct Rows {
   // six, spilling them took most of the time of sparse CE from logits.
   // Pre: a full chunk whose exp(z_c - m) row_sums has taken: ev holds them, 0 for the
   // classes at the max, and row_sums has counted the ties and stored g.
+  // Pre, probabilities: lv holds the chunk's log terms, log_pass() below.
   template <bool Store, bool Label = false, bool Pre = false>
   FASTLOSS_INLINE void chunk(const T* z, const T* yv, const T* cwv, T* g, index_t c0, T m, std::int64_t lab,
-                             int valid, double (*acc)[kLanes], const T* ev = nullptr) const {
+                             int valid, double (*acc)[kLanes], const T* ev = nullptr,
+                             const T* lv = nullptr) const {
     const math::ClippedLogs<T> cl = clip_logs;
     // the label's lane in this chunk (-1 or kLanes if elsewhere): an int compare, which
     // vectorizes where a 64-bit class index compare does not. Clamped with min and max,
@@ -167,14 +173,29 @@ struct Rows {
       } else if constexpr (V::kl) {
         // KL term by term, t (log t - log q): summing the cross-entropy and the
         // entropy apart would cancel all the digits of a small divergence.
-        const double log_ratio = kl_log_ratio(t, math::clamp(zc, eps, T(1)));
-        acc[3][j] += on && t > T(0) ? static_cast<double>(t) * log_ratio : 0.0;
+        const T term = Pre ? lv[j] : kl_term(t, math::clamp(zc, eps, T(1)));
+        acc[3][j] += on && t > T(0) ? static_cast<double>(term) : 0.0;
         acc[5][j] += on && ((zc < T(0)) | (t < T(0))) ? 1.0 : 0.0;  // q or P negative
       } else {
         // (transcendentals outside the conditionals: a call under a condition is not vectorized)
-        const T log_q = cl.log_of(zc);
+        const T log_q = Pre ? lv[j] : cl.log_of(zc);
         acc[3][j] += on && a != T(0) ? static_cast<double>(-a * log_q) : 0.0;
         acc[5][j] += on && zc < T(0) ? 1.0 : 0.0;
+      }
+    }
+  }
+
+  // The log terms of chunks * kLanes classes of probabilities z (targets yv), as chunk() takes them
+  // (a vector log call clobbers every vector register: in a loop of its own, no
+  // accumulators are spilled around it).
+  FASTLOSS_INLINE void log_pass(const T* z, const T* yv, index_t chunks, T* out) const {
+    const math::ClippedLogs<T> cl = clip_logs;
+    const T keep_ = keep, add_ = add, lo = eps;
+    for (index_t k = 0; k < chunks * kLanes; k += kLanes) {
+#pragma omp simd
+      for (int j = 0; j < kLanes; ++j) {
+        if constexpr (V::kl) out[k + j] = kl_term(yv[k + j] * keep_ + add_, math::clamp(z[k + j], lo, T(1)));
+        else out[k + j] = cl.log_of(z[k + j]);
       }
     }
   }
@@ -218,6 +239,20 @@ struct Rows {
       }
       for (int j = 0; j < kLanes; ++j) acc[1][j] += static_cast<double>(ties[j]);
     } else {
+      // The same for the logs of probabilities: the log terms of up to kLogChunks full
+      // chunks first (KL: t log(t / q); else log clip(q)), then the chunks' sums (C =
+      // 1000, 1e6, one thread: CCE 0.93 -> 0.79 ms float32, 1.75 -> 1.49 ms float64;
+      // KL float64 2.27 -> 2.06 ms). Rows of one full chunk keep the log in chunk():
+      // there the extra pass cost more than it saved (KL float64 C = 10: 2.61 -> 2.96).
+      constexpr index_t kLogChunks = 16;
+      alignas(64) T lb[kLogChunks * kLanes];
+      while (C - c0 >= 2 * kLanes) {
+        const index_t full = (C - c0) / kLanes, chunks = full < kLogChunks ? full : kLogChunks;
+        log_pass(z + c0, V::sparse ? nullptr : ye + c0, chunks, lb);
+        for (index_t k = 0; k < chunks; ++k, c0 += kLanes)
+          chunk<Store, Label, true>(z + c0, V::sparse ? nullptr : ye + c0, cw + c0, Store ? g + c0 : nullptr, c0, m,
+                                    lab, kLanes, acc, nullptr, lb + k * kLanes);
+      }
       for (; c0 + kLanes <= C; c0 += kLanes)
         chunk<Store, Label>(z + c0, V::sparse ? nullptr : ye + c0, cw + c0, Store ? g + c0 : nullptr, c0, m, lab,
                             kLanes, acc);
@@ -514,7 +549,7 @@ struct Rows {
     // ("complicated access pattern"), with scalar libm exps: reduction="none" took
     // 4-5x the time of "mean" for few classes and other last bits.
     const bool all_read = smoothed(), cweighted = class_weighted;
-    const T keep_t = keep, add_t = add;
+    const T keep_t = keep, add_t = add, eps_t = eps;
     const T* const cwp = cw;
     for (index_t c = 0; c < C; ++c) {
       const T cwc = cwp[c];
@@ -524,6 +559,15 @@ struct Rows {
       if constexpr (V::logits && kLoss) {
 #pragma omp simd
         for (int j = 0; j < kLanes; ++j) ex[j] = math::exp_nonpos(z_at(c, j) - m[j]);
+      }
+      // and so KL's terms (as log_pass(): no accumulators spilled around the vector
+      // log call). (The clipped logs of cross-entropy stay in the loop below: in a
+      // loop of their own GCC 12 unrolled them into 16 scalar logf calls.)
+      alignas(64) T lt[kLanes];
+      if constexpr (V::kl && !V::logits && kLoss) {
+#pragma omp simd
+        for (int j = 0; j < kLanes; ++j)
+          lt[j] = kl_term(y_at(c, j) * keep_t + add_t, math::clamp(z_at(c, j), eps_t, T(1)));
       }
 #pragma omp simd
       for (int j = 0; j < kLanes; ++j) {
@@ -544,8 +588,7 @@ struct Rows {
             // checked (the label's, or with smoothing all of a counted example's).
             bad_lane[j] |= (zc < T(0)) & (!V::sparse | ((lab[j] >= 0) & (all_read | (c == lab[j]))));
             if constexpr (V::kl) {
-              const double log_ratio = kl_log_ratio(t, math::clamp(zc, eps, T(1)));  // as in chunk()
-              dist[j] += t > T(0) ? static_cast<T>(static_cast<double>(t) * log_ratio) : T(0);
+              dist[j] += t > T(0) ? lt[j] : T(0);  // as in chunk()
             } else {
               const T log_q = cl.log_of(zc);  // outside the conditional: vectorized
               dist[j] += a == T(0) ? T(0) : -a * log_q;

@@ -89,6 +89,20 @@ FASTLOSS_INLINE float mul_add(float a, float b, float c) {
 #endif
 }
 
+// The bits of a float as an integer of its size, and back (a memcpy left some loops
+// scalar in GCC 12; it stays the fallback for compilers without __builtin_bit_cast).
+template <class To, class From>
+FASTLOSS_INLINE To bit_cast(From x) {
+  static_assert(sizeof(To) == sizeof(From), "bit_cast between types of one size");
+#if defined(__has_builtin) && __has_builtin(__builtin_bit_cast)
+  return __builtin_bit_cast(To, x);
+#else
+  To out;
+  __builtin_memcpy(&out, &x, sizeof(To));
+  return out;
+#endif
+}
+
 // e^x for x <= 0 (the exp(z_c - max) and exp(-|z|) of the losses of logits); NaN
 // gives NaN, -inf 0; for x > 0 the result is unspecified (wrong above ~44, even
 // negative): not a general exp. float: inline, in float arithmetic: k = round(x / ln 2) by the
@@ -113,17 +127,8 @@ FASTLOSS_INLINE float exp_nonpos(float x) {
   u = mul_add(u, r, 0.16666667f);
   u = mul_add(u, r, 0.5f);
   u = mul_add(r * r, u, r) + 1.0f;
-  // 2^(k + 64): normal for k >= -190 (bit casts: a memcpy left some loops scalar in
-  // GCC 12; it stays the fallback for compilers without __builtin_bit_cast)
-#if defined(__has_builtin) && __has_builtin(__builtin_bit_cast)
-  const float s1 = __builtin_bit_cast(float, (__builtin_bit_cast(std::uint32_t, t) - 0x4b400000u + 191u) << 23);
-#else
-  std::uint32_t tb;
-  __builtin_memcpy(&tb, &t, 4);
-  const std::uint32_t sb = (tb - 0x4b400000u + 191u) << 23;
-  float s1;
-  __builtin_memcpy(&s1, &sb, 4);
-#endif
+  // 2^(k + 64): normal for k >= -190
+  const float s1 = bit_cast<float>((bit_cast<std::uint32_t>(t) - 0x4b400000u + 191u) << 23);
   const float y = (u * s1) * 5.42101086e-20f;  // * 2^-64
   const float z = x >= -104.0f ? y : 0.0f;  // e^-104 < 2^-150 rounds to 0
   return x == x ? z : x;
