@@ -2,6 +2,7 @@
 // registered once per kernel from the list in fastloss/losses.hpp.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "arrays.hpp"
@@ -76,15 +77,20 @@ py::object run_rowwise(RowwiseKernels KernelTable::*member, bool sparse, unsigne
   } else if (!w_h.is_none()) {
     throw py::value_error("w was given but this mode is unweighted");
   }
+  // No class weights: all 1, from a shared read-only buffer up to kSharedOnes
+  // classes (allocating and filling them took about 0.4 us of a 1000-row call).
+  constexpr index_t kSharedOnes = 4096;
+  static const std::vector<double> shared_ones64(kSharedOnes, 1.0);
+  static const std::vector<float> shared_ones32(kSharedOnes, 1.0f);
   std::vector<double> ones64;
   std::vector<float> ones32;
   if (cw_h.is_none()) {
     if (dtype == kF64) {
-      ones64.assign(static_cast<std::size_t>(classes), 1.0);
-      c.class_weight = ones64.data();
+      if (classes > kSharedOnes) ones64.assign(static_cast<std::size_t>(classes), 1.0);
+      c.class_weight = classes > kSharedOnes ? ones64.data() : shared_ones64.data();
     } else {
-      ones32.assign(static_cast<std::size_t>(classes), 1.0f);
-      c.class_weight = ones32.data();
+      if (classes > kSharedOnes) ones32.assign(static_cast<std::size_t>(classes), 1.0f);
+      c.class_weight = classes > kSharedOnes ? ones32.data() : shared_ones32.data();
     }
   } else {
     const ArrayView cw = input(cw_h, "class_weight", dtype, classes);
@@ -127,9 +133,9 @@ void register_rowwise(py::module_& m) {
          py::handle grad, py::handle hess, index_t outer, index_t classes, index_t inner, double scale,    \
          double label_smoothing, double eps, const std::optional<std::int64_t>& ignore_index,              \
          bool class_weighted, int reduce) {                                                                 \
-        return run_rowwise(&KernelTable::name, std::string(#name).rfind("sparse", 0) == 0, mode, t, p, w,  \
-                           cw, value, grad, hess, outer, classes, inner, scale, label_smoothing, eps,      \
-                           ignore_index, class_weighted, reduce);                                           \
+        return run_rowwise(&KernelTable::name, std::string_view(#name).substr(0, 6) == "sparse", mode,      \
+                           t, p, w, cw, value, grad, hess, outer, classes, inner, scale, label_smoothing,   \
+                           eps, ignore_index, class_weighted, reduce);                                      \
       },                                                                                                    \
       py::arg("mode"), py::arg("targets"), py::arg("p"), py::arg("w"), py::arg("class_weight"),            \
       py::arg("value"), py::arg("grad"), py::arg("hess"), py::arg("outer"), py::arg("classes"),            \
