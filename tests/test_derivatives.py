@@ -122,6 +122,9 @@ def test_cauchy_float32_block_with_an_overflowing_square():
     rng = np.random.default_rng(7)
     y = rng.normal(size=300_000).astype(np.float32)
     p = (y + rng.normal(size=y.size)).astype(np.float32)
+    # elements with r^2 between 2^101 and float32's maximum (no overflow) in the block too
+    for k, r in zip(range(154_000, 154_300, 60), (1e16, 3e16, 1e17, 7e17, 1.5e19)):
+        y[k], p[k] = r, 0.0
     clean = fl.cauchy(y, p, reduction="none")
     y2, p2 = y.copy(), p.copy()
     at = 154_321
@@ -130,7 +133,7 @@ def test_cauchy_float32_block_with_an_overflowing_square():
     others = np.arange(y.size) != at
     assert v[others].tobytes() == clean[others].tobytes()
     exact = float(mpmath.log1p((mpmath.mpf(float(y2[at])) - mpmath.mpf(float(p2[at]))) ** 2))
-    assert float(v[at]) == pytest.approx(exact, rel=float(np.finfo(np.float32).eps))
+    assert float(v[at]) == pytest.approx(exact, rel=4 * float(np.finfo(np.float32).eps))  # 4 ulp bound
     try:
         sums = []
         for threads in (1, 2):
@@ -171,7 +174,7 @@ def test_cauchy_extreme_residuals(dtype):
             r = (mpmath.mpf(float(dtype(y))) - mpmath.mpf(float(dtype(p)))) / mpmath.mpf(scale)
             exact = float(mpmath.log1p(r**2))
             got = float(fl.cauchy(np.array([y], dtype), np.array([p], dtype), scale=scale))
-            assert got == pytest.approx(exact, rel=2 * float(np.finfo(dtype).eps)), (y, p, scale)
+            assert got == pytest.approx(exact, rel=4 * float(np.finfo(dtype).eps)), (y, p, scale)  # 4 ulp bound
             v = fl.cauchy(np.array([y, 0.5], dtype), np.array([p, 0.0], dtype), scale=scale, reduction="none")
             assert float(v[0]) == got and v.dtype == dtype
         # r^2 past float64's maximum (|r| > 1.3e154): inf, as the float64 reference's

@@ -396,3 +396,43 @@ def test_sparse_probabilities_label_path_large_gradient(rng):
         g[rows, labels] = 0
         assert not np.any(g), "a derivative off the labels is not 0"
         assert v == pytest.approx(-np.mean(np.log(p[rows, labels].astype(np.float64))), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("classes", [17, 40, 273, 530])
+def test_rowwise_class_position_bits(dtype, classes):
+    """A class's log term has the same bits wherever the class is in the row: the
+    chunks whose logs take a pass of their own (rows of two full chunks or more), a
+    last full chunk that keeps its log inline, and the padded tail. Row i holds 0.3
+    at class i and the same small probability elsewhere, with a one-hot target at
+    i (CCE, KL), so every row's loss is the same number (by construction; the other
+    terms are 0 and adding them is exact)."""
+    n = classes
+    p = np.full((n, classes), 0.7 / (classes - 1), dtype)
+    np.fill_diagonal(p, dtype(0.3))
+    onehot = np.eye(classes, dtype=dtype)
+    for v in (fl.categorical_cross_entropy(onehot, p, reduction="none"),
+              fl.kl_divergence(onehot, p, reduction="none")):
+        assert v.dtype == dtype
+        assert np.unique(v.view(np.uint32 if dtype == np.float32 else np.uint64)).size == 1, v
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_probability_long_label_blocks_thread_invariant(dtype):
+    """From 512 label blocks on (524,288 rows) sparse CE from probabilities takes
+    blocks of 8192 rows: the same bits on 1 and 2 threads, and the NumPy
+    reference's value (float64 sum of -log p[label])."""
+    rng = np.random.default_rng(3)
+    rows = 600_001
+    p = rng.uniform(0.05, 1.0, size=(rows, 3)).astype(dtype)
+    labels = rng.integers(0, 3, size=rows)
+    try:
+        got = []
+        for threads in (1, 2):
+            fl.set_num_threads(threads)
+            got.append(fl.sparse_categorical_cross_entropy(labels, p))
+    finally:
+        fl.set_num_threads(0)
+    assert got[0].tobytes() == got[1].tobytes()
+    expected = -np.mean(np.log(p[np.arange(rows), labels].astype(np.float64)))
+    assert float(got[0]) == pytest.approx(expected, rel=4 * float(np.finfo(dtype).eps))

@@ -80,8 +80,9 @@ py::object run_rowwise(RowwiseKernels KernelTable::*member, bool sparse, unsigne
   // No class weights: all 1, from a shared read-only buffer up to kSharedOnes
   // classes (allocating and filling them took about 0.4 us of a 1000-row call).
   constexpr index_t kSharedOnes = 4096;
-  static const std::vector<double> shared_ones64(kSharedOnes, 1.0);
-  static const std::vector<float> shared_ones32(kSharedOnes, 1.0f);
+  // (never freed: a kernel still running in a daemon thread at exit can read them)
+  static const std::vector<double>& shared_ones64 = *new std::vector<double>(kSharedOnes, 1.0);
+  static const std::vector<float>& shared_ones32 = *new std::vector<float>(kSharedOnes, 1.0f);
   std::vector<double> ones64;
   std::vector<float> ones32;
   if (cw_h.is_none()) {

@@ -147,7 +147,7 @@ def weight_sum(w: np.ndarray, reduction: str) -> float:
         raise ValueError(f"sample_weight must be finite and non-negative; "
                          f"found {flat[bad].item()!r} at flat position {bad} (in {w.dtype}, the computing dtype)")
     if reduction == "mean" and total == 0.0 and w.size > 0:
-        raise ValueError(f"sample_weight sums to 0 in {w.dtype} (the computing dtype: weights below its "
+        raise ValueError(f"sample_weight sums to 0 in {w.dtype} (the computing dtype: weights below half its "
                          "smallest subnormal become 0), so the weighted mean is undefined")
     return total
 

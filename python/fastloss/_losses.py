@@ -491,8 +491,9 @@ kl_divergence = register(RowwiseLoss, "kl_divergence", (
 
     Accuracy: as ``categorical_cross_entropy``; each term P_c (log P_c - log Q_c)
     is measured in ulp of ``P_c (|log P_c| + |log Q_c|)`` for logits (the two logs
-    are rounded apart; with probabilities one float64 log of P_c / Q_c keeps a
-    small divergence's digits, in ulp of sum_c |P_c log(P_c / Q_c)|).
+    are rounded apart; with probabilities one log of r = P_c / Q_c in the data's
+    dtype, with the remainder P_c - r Q_c carried exactly, as P_c log r + (P_c -
+    r Q_c), keeps a small divergence's digits, in ulp of sum_c |P_c log(P_c / Q_c)|).
 
     Args:
       from_logits: ``y_pred`` holds logits of Q.

@@ -129,7 +129,7 @@ struct CauchyT {
   // above 1.3e154. Guarding that costs GCC a second vector log1p per element (it
   // splits log1p(select) into two calls): not paid.
   // float32: r^2 is formed in float64, and its cast to float32 overflows for |r|
-  // above 1.8e19, where log1p(r^2) is 88.7 to 1420, finite. The value is then inf,
+  // above 1.8e19, where log1p(r^2) is 88.7 to 709.8, finite (up to |r| = 1.3e154). The value is then inf,
   // and the loop computes the block again with Refined (below), which scales r^2
   // first. Scaling every element measured 1.45x the time of cauchy float32.
   using Refined = std::conditional_t<sizeof(T) == 4, CauchyWide<T, Pow2Scale>, void>;
@@ -161,8 +161,8 @@ struct CauchyT {
   }
 };
 
-// cauchy's float32 value where r^2 is past float32's range: from 2^101 on, r^2 is
-// taken to [2^100, 2^101) by setting its exponent bits, 2^-s t, and s ln 2 is added
+// cauchy's float32 value where r^2 is past float32's range: there r^2 is taken to
+// [2^100, 2^101) by setting its exponent bits, 2^-s t, and s ln 2 is added
 // back in float64: log1p(t) = log1p(2^-s t) + s ln 2 to within 2^-100 there. (Where
 // r^2 is inf in float64, so is the value, as in float64.) Only bit operations,
 // double compares and selects: no 64-bit integer compare or conversion, which SSE2
@@ -176,7 +176,9 @@ struct CauchyWide : CauchyT<T, Pow2Scale> {
     const double t = this->ratio2_wide(y, p);
     const std::uint64_t b = math::bit_cast<std::uint64_t>(t);
     const double e = math::bit_cast<double>((b >> 52) | 0x4330000000000000ull) - 0x1p52;  // the biased exponent
-    const bool big = t >= 0x1p101;
+    // only where the float32 cast overflows (t >= FLT_MAX + half an ulp): every other
+    // element takes the unrefined path's log1pf(float(t)) and keeps its bits
+    const bool big = t >= 0x1.ffffffp127;
     const double scaled = math::bit_cast<double>((b & 0x000fffffffffffffull) | (std::uint64_t{1123} << 52));
     const float l = math::log1p(static_cast<float>(big ? scaled : t));
     const double v = static_cast<double>(l) + (big ? e - 1123.0 : 0.0) * 0.6931471805599453;

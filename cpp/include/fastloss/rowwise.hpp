@@ -65,7 +65,7 @@ void zero_fill(T* dst, index_t n, bool stream) {
 // with an fma or Dekker's product for double) is taken back: log(t / q) = log r +
 // (t - r q) / t to first order (the next term is below 2^-48 resp. 2^-106 relative),
 // and so t log(t / q) = t log r + (t - r q), with no second division (KL from
-// probabilities, C = 1000, 1e6, one thread: float64 2.37 -> 2.08 ms). float: a
+// probabilities, C = 1000, 1e6, one thread: float64 2.27 -> 2.01 ms). float: a
 // float32 log, a quarter of the time of libmvec's float64 log on this CPU.
 template <class T>
 FASTLOSS_INLINE T kl_term(T t, T q) {
@@ -241,9 +241,10 @@ struct Rows {
     } else {
       // The same for the logs of probabilities: the log terms of up to kLogChunks full
       // chunks first (KL: t log(t / q); else log clip(q)), then the chunks' sums (C =
-      // 1000, 1e6, one thread: CCE 0.93 -> 0.79 ms float32, 1.75 -> 1.49 ms float64;
-      // KL float64 2.27 -> 2.06 ms). Rows of one full chunk keep the log in chunk():
-      // there the extra pass cost more than it saved (KL float64 C = 10: 2.61 -> 2.96).
+      // 1000, 1e6, one thread: CCE 0.93 -> 0.79 ms float32, 1.76 -> 1.43 ms float64;
+      // KL float64 2.27 -> 2.01 ms). Rows of one full chunk (16 to 31 classes) keep the
+      // log in chunk(), as do the last full chunk of some rows and the padded tail: the
+      // same vector log either way (test_rowwise_class_position_bits).
       constexpr index_t kLogChunks = 16;
       alignas(64) T lb[kLogChunks * kLanes];
       while (C - c0 >= 2 * kLanes) {

@@ -94,7 +94,12 @@ FASTLOSS_INLINE float mul_add(float a, float b, float c) {
 template <class To, class From>
 FASTLOSS_INLINE To bit_cast(From x) {
   static_assert(sizeof(To) == sizeof(From), "bit_cast between types of one size");
-#if defined(__has_builtin) && __has_builtin(__builtin_bit_cast)
+#if defined(__has_builtin)  // (nested: a preprocessor without it cannot parse the call)
+#if __has_builtin(__builtin_bit_cast)
+#define FASTLOSS_HAS_BIT_CAST 1
+#endif
+#endif
+#if defined(FASTLOSS_HAS_BIT_CAST)
   return __builtin_bit_cast(To, x);
 #else
   To out;
