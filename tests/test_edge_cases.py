@@ -179,3 +179,43 @@ def test_focal_logits_hessian_past_the_exp_overflow(dtype, z):
     tol = 9 * abs(z) * float(np.finfo(dtype).smallest_subnormal) + 8 * float(np.finfo(dtype).eps) * abs(float(exact))
     assert abs(float(h[0]) - float(exact)) <= tol, (float(h[0]), float(exact))
     assert abs(float(exact)) > 10 * tol  # the test can tell a dropped term
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_gan_discriminator_out_gives_the_bits_of_the_new_arrays(dtype, from_logits, reduction):
+    """value_and_grad and grad with out= write each half's gradient straight into
+    the pair; the same bits as without out= (new arrays, then halved), also when
+    the batches differ in size, and when an out= array is an input (then through new
+    arrays and copies, as before) or strided."""
+    rng = np.random.default_rng(3)
+    real = rng.uniform(0.001, 0.999, 70_001).astype(dtype)
+    fake = rng.uniform(0.001, 0.999, 50_003).astype(dtype)
+    if from_logits:
+        real, fake = (np.log(real / (1 - real)).astype(dtype), np.log(fake / (1 - fake)).astype(dtype))
+    loss = fl.gan_discriminator_loss
+    value, (g_real, g_fake) = loss.value_and_grad(real, fake, reduction=reduction, from_logits=from_logits)
+    pair = (np.full_like(real, 7.0), np.full_like(fake, 7.0))
+    v2, got = loss.value_and_grad(real, fake, reduction=reduction, from_logits=from_logits, out=pair)
+    assert got[0] is pair[0] and got[1] is pair[1]
+    assert v2 == value and type(v2) is type(value)
+    np.testing.assert_array_equal(pair[0], g_real)
+    np.testing.assert_array_equal(pair[1], g_fake)
+    pair2 = (np.full_like(real, 7.0), np.full_like(fake, 7.0))
+    loss.grad(real, fake, reduction=reduction, from_logits=from_logits, out=pair2)
+    np.testing.assert_array_equal(pair2[0], g_real)
+    np.testing.assert_array_equal(pair2[1], g_fake)
+    # the gradient is half of each half's binary_cross_entropy gradient (the definition)
+    bce_real = fl.binary_cross_entropy.grad(np.ones_like(real), real, reduction=reduction, from_logits=from_logits)
+    np.testing.assert_array_equal(g_real, bce_real * dtype(0.5))
+    # an out= that is an input, and a strided out=: through the general path
+    r_in, f_in = real.copy(), fake.copy()
+    v3, _ = loss.value_and_grad(r_in, f_in, reduction=reduction, from_logits=from_logits,
+                                out=(np.empty_like(real), f_in))
+    assert v3 == value
+    np.testing.assert_array_equal(f_in, g_fake)
+    big = np.full(2 * real.size, 7.0, dtype)
+    loss.value_and_grad(real, fake, reduction=reduction, from_logits=from_logits, out=(big[::2], np.empty_like(fake)))
+    np.testing.assert_array_equal(big[::2], g_real)
+    assert np.all(big[1::2] == 7.0)

@@ -173,3 +173,75 @@ def test_private_core_checks_its_arguments():
         _core.mse(99, y, y, None, None, None, None, None, 1.0, ())
     with pytest.raises(ValueError, match="mode"):
         _core.mse(_core.MODE_HESS, y, y, None, None, None, None, np.zeros(10), 1.0, ())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("unit", [True, False], ids=["unit", "non_negative"])
+def test_first_outside_finds_the_first_bad_element(dtype, unit):
+    """The domain check before out= is written (one pass in the kernel library):
+    the first flat position outside [0, 1] (or below 0), as NumPy's comparisons
+    find it (the reference), at every size around the SIMD width, the blocks and
+    the thread threshold, on 1 and 2 threads; NaN, -0.0, 0 and 1 pass."""
+    from fastloss import _canonical
+
+    rng = np.random.default_rng(7)
+    threads = fl.get_num_threads()
+    try:
+        for n in [0, 1, 15, 16, 17, 4095, 4097, 65_537, 300_001]:
+            base = rng.uniform(0.0, 1.0, n).astype(dtype)
+            if n > 4:
+                base[[0, n // 3, n - 1]] = [dtype(0.0), dtype(1.0), dtype(-0.0)]
+                base[n // 2] = np.nan
+            for bad in (None, [n - 1], [n // 2 + 1, n - 1], [0], [n // 5, n // 7 + 1]):
+                a = base.copy()
+                if bad is not None and n:
+                    bad = sorted({b % n for b in bad})
+                    a[bad] = rng.choice([-1e-30, -np.inf, 2.0, np.inf, 1.0000001] if unit else [-1e-30, -np.inf, -3.0],
+                                        size=len(bad))
+                flat = a.reshape(-1)
+                hits = np.flatnonzero(((flat < 0) | (flat > 1)) if unit else flat < 0)
+                expected = int(hits[0]) if hits.size else -1
+                for t in (1, 2):
+                    fl.set_num_threads(t)
+                    assert _canonical.first_outside(a, unit) == expected, (n, bad, t)
+                # the NumPy fallback for layouts the kernel does not take: strided, byte-swapped
+                if n > 1:
+                    view = a[::2]
+                    vhits = np.flatnonzero(((view < 0) | (view > 1)) if unit else view < 0)
+                    assert _canonical.first_outside(view, unit) == (int(vhits[0]) if vhits.size else -1)
+                    assert _canonical.first_outside(a.astype(a.dtype.newbyteorder(">")), unit) == expected
+    finally:
+        fl.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_late_domain_error_writes_nothing_to_out(dtype):
+    """A value outside the domain at the very end of a large, threaded input:
+    the error names it and out= keeps every byte."""
+    n = 300_001
+    p = np.full(n, 0.25, dtype)
+    p[-1] = 1.5
+    y = np.ones(n, dtype)
+    out = np.full(n, 7.0, dtype)
+    for call in (lambda: fl.binary_cross_entropy.value_and_grad(y, p, out=out),
+                 lambda: fl.focal_loss.grad(y, p, out=out),
+                 lambda: fl.binary_cross_entropy(y, p, reduction="none", out=out)):
+        with pytest.raises(ValueError, match=rf"y_pred.*1\.5 at flat position {n - 1}\b"):
+            call()
+        assert np.all(out == 7.0)
+    pair = (np.full(n, 7.0, dtype), np.full(n, 7.0, dtype))
+    with pytest.raises(ValueError, match=rf"1\.5 at flat position {n - 1}\b"):
+        fl.gan_discriminator_loss.value_and_grad(np.full(n, 0.5, dtype), p, out=pair)
+    assert np.all(pair[0] == 7.0) and np.all(pair[1] == 7.0)
+    rows, classes = 30_001, 10
+    q = np.full((rows, classes), 0.1, dtype)
+    q[-1, -1] = -0.25
+    t = np.full((rows, classes), 0.1, dtype)
+    g = np.full((rows, classes), 7.0, dtype)
+    for loss in (fl.categorical_cross_entropy, fl.kl_divergence):
+        with pytest.raises(ValueError, match=rf"y_pred.*-0\.25 at flat position {rows * classes - 1}\b"):
+            loss.value_and_grad(t, q, out=g)
+        assert np.all(g == 7.0)
+    with pytest.raises(ValueError, match=rf"y_true.*-0\.25 at flat position {rows * classes - 1}\b"):
+        fl.kl_divergence.grad(q, np.full_like(q, 0.1), out=g)
+    assert np.all(g == 7.0)

@@ -54,11 +54,52 @@ WeightSummary weight_sum(const WeightCall& c) {
   return {sum, first_bad};
 }
 
+// One pass over x for any element outside the range (SIMD, on the threads from
+// the cheap threshold on), then, only when there is one, a serial rescan for the
+// first. (The Python check it replaces, a.min() and a.max() of y_true and y_pred,
+// took 5.3 ms of BCE's float32 value_and_grad(out=) at 1e7, whose value takes 8.6.)
+template <class T>
+FASTLOSS_INLINE bool outside_range(T v, bool unit) {
+  return unit ? (v < T(0)) | (v > T(1)) : v < T(0);
+}
+
+template <class T, bool Unit>
+index_t first_outside(const RangeCall& c) {
+  const T* x = static_cast<const T*>(c.x);
+  std::atomic<bool> any_bad{false};
+  blocked_sum(c.n, c.n >= c.parallel_threshold[kCheap] ? c.threads : 1, [&](index_t start, index_t len) {
+    const T* b = x + start;
+    alignas(64) int bad[kLanes] = {};
+    index_t i = 0;
+    for (; i + kLanes <= len; i += kLanes) {
+#pragma omp simd
+      for (int j = 0; j < kLanes; ++j) bad[j] |= outside_range(b[i + j], Unit) ? 1 : 0;
+    }
+    int any = 0;
+    for (; i < len; ++i) any |= outside_range(b[i], Unit) ? 1 : 0;
+    for (int j = 0; j < kLanes; ++j) any |= bad[j];
+    if (any) any_bad.store(true, std::memory_order_relaxed);
+    return 0.0;
+  });
+  if (any_bad.load()) {
+    for (index_t i = 0; i < c.n; ++i)
+      if (outside_range(x[i], Unit)) return i;
+  }
+  return -1;
+}
+
+template <class T>
+index_t first_outside(const RangeCall& c) {
+  return c.unit ? first_outside<T, true>(c) : first_outside<T, false>(c);
+}
+
 }  // namespace
 
 void fill_kernel_table(KernelTable& t) {
   t.weight_sum[kF32] = &weight_sum<float>;
   t.weight_sum[kF64] = &weight_sum<double>;
+  t.first_outside[kF32] = &first_outside<float>;
+  t.first_outside[kF64] = &first_outside<double>;
   fill_elementwise<BandwidthProbe>(t.bandwidth_probe);
   fill_elementwise<BandwidthProbe3>(t.bandwidth_probe3);
 #define FASTLOSS_X(name, Functor, count) \

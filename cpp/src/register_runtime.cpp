@@ -1,4 +1,4 @@
-// Run-time controls (threads, instruction set) and the weight check.
+// Run-time controls (threads, instruction set), the weight check and the domain check.
 #include <stdexcept>
 
 #include "arrays.hpp"
@@ -52,6 +52,16 @@ void register_runtime(py::module_& m) {
     const WeightFn fn = kernel_table().weight_sum[dtype];
     const WeightSummary s = run_kernel(c.n, [&] { return fn(c); });
     return py::make_tuple(s.sum, s.first_bad);
+  });
+  // first_outside(x, unit) -> flat index of the first element outside [0, 1] (unit)
+  // or below 0, -1 if none (NaN passes)
+  m.def("first_outside", [](py::handle x_h, bool unit) {
+    const ArrayView v = view(x_h, "x");
+    if (v.dtype < 0) throw py::type_error("x must be float32 or float64");
+    const ArrayView x = input(x_h, "x", v.dtype, v.size);
+    const RangeCall c{x.data, x.size, unit, max_threads(), parallel_threshold()};
+    const RangeFn fn = kernel_table().first_outside[x.dtype];
+    return run_kernel(c.n, [&] { return fn(c); });
   });
 }
 

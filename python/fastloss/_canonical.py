@@ -109,19 +109,29 @@ def aux_operand(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, name: st
     return operand(a, shape, dtype)
 
 
+def first_outside(a: np.ndarray, unit: bool) -> int:
+    """The flat (C-order) position of the first element of ``a`` outside [0, 1]
+    (``unit``) or below 0, -1 if none; NaN passes, as NumPy's comparisons say. One
+    SIMD pass in the kernel library (on the threads for large arrays) for C-contiguous
+    float32 and float64 arrays, which is what the losses check (a.min() and a.max()
+    of y_true and y_pred took 5.3 ms at 1e7 float32, where BCE's value takes 8.6)."""
+    if type(a) is ndarray and (a.dtype is F32 or a.dtype is F64) and a.flags.c_contiguous:
+        return int(_core.first_outside(a, unit))
+    flat = a.reshape(-1)
+    bad = np.flatnonzero(((flat < 0) | (flat > 1)) if unit else flat < 0)
+    return int(bad[0]) if bad.size else -1
+
+
 def check_unit_interval(names: tuple[str, ...], arrays: dict[str, np.ndarray]) -> None:
     """ValueError naming the first value outside [0, 1] (NaN passes, as NumPy's
     comparisons say) and its flat position, in the first of ``names`` that has one."""
     for name in names:
         a = arrays[name]
-        if a.size and not (a.min() >= 0.0 and a.max() <= 1.0):
-            flat = a.reshape(-1)
-            bad = np.flatnonzero((flat < 0) | (flat > 1))
-            if bad.size:
-                i = int(bad[0])
-                hint = " (pass from_logits=True for logits)" if name == "y_pred" else ""
-                raise ValueError(f"{name} must hold probabilities in [0, 1]{hint}; "
-                                 f"found {flat[i].item()!r} at flat position {i}")
+        i = first_outside(a, True)
+        if i >= 0:
+            hint = " (pass from_logits=True for logits)" if name == "y_pred" else ""
+            raise ValueError(f"{name} must hold probabilities in [0, 1]{hint}; "
+                             f"found {a.reshape(-1)[i].item()!r} at flat position {i}")
 
 
 def operand(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

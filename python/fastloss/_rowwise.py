@@ -69,12 +69,11 @@ def check_non_negative(names: tuple[str, ...], arrays: dict[str, np.ndarray]) ->
     """ValueError naming the first negative value (and its flat position) of the
     first of ``names`` that has one."""
     for name in names:
-        flat = arrays[name].reshape(-1)
-        bad = np.flatnonzero(flat < 0)
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(f"{name} must hold probabilities (>= 0); found {flat[i].item()!r} at flat position {i}"
-                             + (" (pass from_logits=True for logits)" if name == "y_pred" else ""))
+        a = arrays[name]
+        i = c.first_outside(a, False)
+        if i >= 0:
+            raise ValueError(f"{name} must hold probabilities (>= 0); found {a.reshape(-1)[i].item()!r} "
+                             f"at flat position {i}" + (" (pass from_logits=True for logits)" if name == "y_pred" else ""))
 
 
 def check_label_probabilities(cfg: RowKernel, labels: np.ndarray, pc: np.ndarray, dims: tuple[int, int, int]) -> None:

@@ -19,6 +19,9 @@ void parallel_blocks(index_t blocks, int threads, BlockFn fn, void* ctx);
 
 namespace FASTLOSS_ISA {
 
+// The most consecutive blocks a thread claims at once (see blocked_sum).
+constexpr index_t kClaimBlocks = 16;
+
 // Two float64 sums carried together (a loss and the denominator of its mean).
 struct Sum2 {
   double first = 0.0, second = 0.0;
@@ -73,12 +76,26 @@ P blocked_sum(index_t n, int threads, const BlockFn& block, index_t block_len = 
     heap.reset(new P[blocks]);
     partial = heap.get();
   }
-  auto run = [&](index_t b) { run_block(block, partial, b, n, block_len); };
   if (threads > 1) {
-    if (threads > blocks) threads = static_cast<int>(blocks);
-    parallel_blocks(blocks, threads, [](void* ctx, index_t b) { (*static_cast<decltype(run)*>(ctx))(b); }, &run);
+    // Threads claim runs of consecutive blocks: up to kClaimBlocks, and at least 8
+    // runs per thread for balance. Taking turns on single blocks, each thread's
+    // reads jumped ahead every block (16 KB per float32 input), which the hardware
+    // prefetcher followed badly: mse float32 at 1e7 on 2 threads 3.1 -> 2.0 ms, the
+    // bandwidth probe 3.0 -> 1.8 ms (one thread: 3.5 ms either way). The partials
+    // stay per block, so the sum has the same bits for every grouping.
+    index_t group = blocks / (8 * static_cast<index_t>(threads));
+    group = group < 1 ? 1 : (group > kClaimBlocks ? kClaimBlocks : group);
+    const index_t groups = (blocks + group - 1) / group;
+    auto run_group = [&](index_t g) {
+      const index_t end = (g + 1) * group < blocks ? (g + 1) * group : blocks;
+      for (index_t b = g * group; b < end; ++b) run_block(block, partial, b, n, block_len);
+    };
+    if (threads > groups) threads = static_cast<int>(groups);
+    parallel_blocks(groups, threads, [](void* ctx, index_t g) { (*static_cast<decltype(run_group)*>(ctx))(g); },
+                    &run_group);
     return pairwise_sum(partial, blocks);
   }
+  auto run = [&](index_t b) { run_block(block, partial, b, n, block_len); };
   for (index_t b = 0; b < blocks; ++b) run(b);
   return pairwise_sum(partial, blocks);
 }

@@ -70,6 +70,18 @@ struct WeightSummary {
 };
 using WeightFn = WeightSummary (*)(const WeightCall&);
 
+// The domain check before a call that writes to out= (nothing may be written on
+// error): the index of the first element of x outside [0, 1] (unit) or below 0
+// (otherwise), -1 if none. NaN passes, as NumPy's comparisons say.
+struct RangeCall {
+  const void* x;
+  index_t n;
+  bool unit;
+  int threads;  // used from parallel_threshold[kCheap] elements on
+  const index_t* parallel_threshold;
+};
+using RangeFn = index_t (*)(const RangeCall&);
+
 // Row-wise losses over a class axis. p (and dense targets y) are C-contiguous
 // (outer, classes, inner) arrays: the class axis in the middle, examples
 // (o, i) at every other position. Per-example arrays (labels, w, value) have
@@ -134,6 +146,7 @@ struct CustomKernels {
 struct KernelTable {
   const char* isa;
   WeightFn weight_sum[2];
+  RangeFn first_outside[2];
   ElementwiseKernels bandwidth_probe;  // reads y and p, sums y + p (benchmarks only)
   ElementwiseKernels bandwidth_probe3;  // reads y, p and a, sums y + p + a (benchmarks only)
 #define FASTLOSS_X(name, Functor, count) ElementwiseKernels name;
