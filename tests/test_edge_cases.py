@@ -184,38 +184,72 @@ def test_focal_logits_hessian_past_the_exp_overflow(dtype, z):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("from_logits", [False, True])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_gan_discriminator_out_gives_the_bits_of_the_new_arrays(dtype, from_logits, reduction):
+def test_gan_discriminator_out_gives_the_bits_of_the_new_arrays(dtype, from_logits, reduction, monkeypatch):
     """value_and_grad and grad with out= write each half's gradient straight into
-    the pair; the same bits as without out= (new arrays, then halved), also when
-    the batches differ in size, and when an out= array is an input (then through new
-    arrays and copies, as before) or strided."""
+    the pair (a spy checks that this path ran); the same bits as without out= (new
+    arrays), also when the batches differ in size and for logits whose gradients
+    are subnormal (|z| > 90: the 1/2 is in the kernel's scale on both paths, one
+    rounding); an out= that overlaps an input, or is strided, goes through new
+    arrays and copies, with the same bits."""
+    from fastloss import _gan
+
+    direct = []
+    original = _gan._direct_grads
+    monkeypatch.setattr(_gan, "_direct_grads", lambda *a: direct.append(original(*a)) or direct[-1])
     rng = np.random.default_rng(3)
     real = rng.uniform(0.001, 0.999, 70_001).astype(dtype)
     fake = rng.uniform(0.001, 0.999, 50_003).astype(dtype)
     if from_logits:
-        real, fake = (np.log(real / (1 - real)).astype(dtype), np.log(fake / (1 - fake)).astype(dtype))
+        real = rng.normal(0.0, 3.0, real.size).astype(dtype)
+        fake = rng.normal(0.0, 3.0, fake.size).astype(dtype)
+        big = 700.0 if dtype == np.float64 else 85.0  # sigmoid(-z) near and below the smallest normal
+        real[:2000] = np.linspace(big, big + 50.0, 2000, dtype=dtype)
+        fake[:2000] = -np.linspace(big, big + 50.0, 2000, dtype=dtype)
     loss = fl.gan_discriminator_loss
     value, (g_real, g_fake) = loss.value_and_grad(real, fake, reduction=reduction, from_logits=from_logits)
+    if from_logits:
+        assert np.any((g_real != 0) & (np.abs(g_real) < np.finfo(dtype).tiny))  # subnormal gradients are covered
     pair = (np.full_like(real, 7.0), np.full_like(fake, 7.0))
     v2, got = loss.value_and_grad(real, fake, reduction=reduction, from_logits=from_logits, out=pair)
+    assert direct and direct[-1] is not None
     assert got[0] is pair[0] and got[1] is pair[1]
     assert v2 == value and type(v2) is type(value)
     np.testing.assert_array_equal(pair[0], g_real)
     np.testing.assert_array_equal(pair[1], g_fake)
     pair2 = (np.full_like(real, 7.0), np.full_like(fake, 7.0))
     loss.grad(real, fake, reduction=reduction, from_logits=from_logits, out=pair2)
+    assert direct[-1] is not None
     np.testing.assert_array_equal(pair2[0], g_real)
     np.testing.assert_array_equal(pair2[1], g_fake)
-    # the gradient is half of each half's binary_cross_entropy gradient (the definition)
+    # the gradient is half of each half's binary_cross_entropy gradient (the definition;
+    # equal bits where the product is normal)
     bce_real = fl.binary_cross_entropy.grad(np.ones_like(real), real, reduction=reduction, from_logits=from_logits)
-    np.testing.assert_array_equal(g_real, bce_real * dtype(0.5))
-    # an out= that is an input, and a strided out=: through the general path
+    normal = np.abs(bce_real) >= 2 * np.finfo(dtype).tiny
+    np.testing.assert_array_equal(g_real[normal], bce_real[normal] * dtype(0.5))
+    # disjoint slices of one buffer: the direct path
+    buf = np.full(real.size + fake.size, 7.0, dtype)
+    loss.value_and_grad(real, fake, reduction=reduction, from_logits=from_logits,
+                        out=(buf[:real.size], buf[real.size:]))
+    assert direct[-1] is not None
+    np.testing.assert_array_equal(buf[:real.size], g_real)
+    np.testing.assert_array_equal(buf[real.size:], g_fake)
+    # an out= that is an input, overlapping outputs, a strided out=: the general path
     r_in, f_in = real.copy(), fake.copy()
     v3, _ = loss.value_and_grad(r_in, f_in, reduction=reduction, from_logits=from_logits,
                                 out=(np.empty_like(real), f_in))
+    assert direct[-1] is None
     assert v3 == value
     np.testing.assert_array_equal(f_in, g_fake)
-    big = np.full(2 * real.size, 7.0, dtype)
-    loss.value_and_grad(real, fake, reduction=reduction, from_logits=from_logits, out=(big[::2], np.empty_like(fake)))
-    np.testing.assert_array_equal(big[::2], g_real)
-    assert np.all(big[1::2] == 7.0)
+    small = real[:fake.size].copy()
+    over = np.full(2 * fake.size, 7.0, dtype)
+    expected_small = loss.grad(small, fake, reduction=reduction, from_logits=from_logits)
+    loss.grad(small, fake, reduction=reduction, from_logits=from_logits,
+              out=(over[:fake.size], over[fake.size // 2: fake.size // 2 + fake.size]))
+    assert direct[-1] is None
+    np.testing.assert_array_equal(over[fake.size // 2: fake.size // 2 + fake.size], expected_small[1])
+    strided = np.full(2 * real.size, 7.0, dtype)
+    loss.value_and_grad(real, fake, reduction=reduction, from_logits=from_logits,
+                        out=(strided[::2], np.empty_like(fake)))
+    assert direct[-1] is None
+    np.testing.assert_array_equal(strided[::2], g_real)
+    assert np.all(strided[1::2] == 7.0)

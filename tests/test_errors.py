@@ -158,6 +158,13 @@ def test_private_core_checks_its_arguments():
         _core.mse(_core.MODE_SUM, y, np.zeros(10, np.float32), None, None, None, None, None, 1.0, ())
     with pytest.raises(ValueError, match="C-contiguous"):
         _core.mse(_core.MODE_SUM, y, np.zeros(20)[::2], None, None, None, None, None, 1.0, ())
+    # byte-swapped data is no kernel dtype (read as native it would be other numbers)
+    swapped = np.array([0.5, 0.25, 2.0], ">f8")
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _core.first_outside(swapped, True)
+    with pytest.raises(TypeError, match="dtype"):
+        _core.mse(_core.MODE_SUM, y, np.zeros(10, ">f8"), None, None, None, None, None, 1.0, ())
+    assert _core.first_outside(swapped.astype("<f8"), True) == 2
     with pytest.raises(TypeError, match="grad"):
         _core.mse(_core.MODE_GRAD, y, y, None, None, None, None, None, 1.0, ())
     with pytest.raises(ValueError, match="elements"):

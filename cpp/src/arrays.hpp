@@ -48,7 +48,15 @@ inline ArrayView view(py::handle h, const char* what) {
   v.flags = a->flags;
   v.size = 1;
   for (int i = 0; i < a->nd; ++i) v.size *= static_cast<index_t>(a->dimensions[i]);
-  const int num = py::detail::array_descriptor_proxy(a->descr)->type_num;
+  const auto* d = py::detail::array_descriptor_proxy(a->descr);
+  // Byte-swapped data ('>f8' on this little-endian machine) is of no kernel dtype:
+  // read as native it gives other numbers. (The Python layer converts it first.)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  if (d->byteorder == '<') return v;
+#else
+  if (d->byteorder == '>') return v;
+#endif
+  const int num = d->type_num;
   v.dtype = num == py::detail::npy_api::NPY_FLOAT_ ? kF32 : num == py::detail::npy_api::NPY_DOUBLE_ ? kF64 : -1;
   v.int64 = (num == py::detail::npy_api::NPY_LONG_ && sizeof(long) == 8) ||
             (num == py::detail::npy_api::NPY_LONGLONG_ && sizeof(long long) == 8);

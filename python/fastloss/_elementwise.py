@@ -52,8 +52,10 @@ class ElementwiseLoss(TrueVsPredLoss):
                              reduction, sample_weight, out)
 
     def _compute(self, entry: int, config: Kernel, y_true: Any, y_pred: Any, reduction: Any, sample_weight: Any,
-                 out: Any) -> Any:
-        """One entry point with the hyper-parameters already configured."""
+                 out: Any, grad_factor: float = 1.0) -> Any:
+        """One entry point with the hyper-parameters already configured;
+        ``grad_factor`` multiplies the derivatives inside the kernel (the GAN
+        discriminator's 1/2), one rounding with the mean's 1/n."""
         if reduction not in REDUCTIONS:
             c.check_reduction(reduction)
         y = y_true if type(y_true) is ndarray else c.as_array(y_true, "y_true")
@@ -81,7 +83,7 @@ class ElementwiseLoss(TrueVsPredLoss):
             total = c.weight_sum(w, reduction if n else "sum")
             denominator = total * n if w.size == 1 else total
             mode = WEIGHTED
-        scale = 1.0 / denominator if reduction == "mean" and denominator else 1.0
+        scale = (1.0 / denominator if reduction == "mean" and denominator else 1.0) * grad_factor
         kernel, prm, aux, unit = config
         if aux is not None:
             aux = c.ONES[cdt] if aux is c.ONE else c.aux_operand(aux, shape, cdt, "pos_weight")

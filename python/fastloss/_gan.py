@@ -74,7 +74,8 @@ def _deliver(entry: int, result: Any, out: Any) -> Any:
 
 
 def _combine(entry: int, parts: list, factor: float) -> Any:
-    """The loss ``factor * sum(part values)`` and its derivatives per input."""
+    """The loss ``factor * sum(part values)`` and the derivatives per input (which
+    the kernels have already scaled: see GanDiscriminatorLoss._run)."""
     if entry == VALUE:
         if not isinstance(parts[0], np.ndarray):
             return parts[0].dtype.type(factor * sum(float(v) for v in parts))
@@ -83,10 +84,10 @@ def _combine(entry: int, parts: list, factor: float) -> Any:
             total += v
         return _scaled(total, factor)
     if entry == GRAD:
-        return tuple(_scaled(g, factor) for g in parts)
+        return tuple(parts)
     if entry == VALUE_AND_GRAD:
-        return _combine(VALUE, [v for v, _ in parts], factor), tuple(_scaled(g, factor) for _, g in parts)
-    return tuple(_scaled(g, factor) for g, _ in parts), tuple(_scaled(h, factor) for _, h in parts)
+        return _combine(VALUE, [v for v, _ in parts], factor), tuple(g for _, g in parts)
+    return tuple(g for g, _ in parts), tuple(h for _, h in parts)
 
 
 def _reduced_value(fixed: dict, real: np.ndarray, fake: np.ndarray, reduction: str) -> Any:
@@ -116,9 +117,9 @@ def _reduced_value(fixed: dict, real: np.ndarray, fake: np.ndarray, reduction: s
 def _direct_grads(entry: int, fixed: dict, real: np.ndarray, fake: np.ndarray, reduction: str, out: Any) -> Any:
     """value_and_grad and grad of the "mean" or "sum" with out= straight into the
     user's pair of arrays: each half's kernel writes 1/2 its gradient there (its
-    scale halved: the same bits as the general path's gradient times 0.5, without
-    the new arrays, the in-place halving and the copies, which made the
-    discriminator's value_and_grad(out=) 2.6x to 3.6x its value at 1e7). Only once
+    scale halved, as on the general path: the same bits, without the new arrays
+    and the copies, which made the discriminator's value_and_grad(out=) 2.6x to
+    3.6x its value at 1e7). Only once
     every check has passed, so that nothing is written on error: the outputs
     (shape, dtype, writeable, C-contiguous, no overlap with an input or each
     other) and both inputs' domain. None for anything else (and for any failed
@@ -137,8 +138,8 @@ def _direct_grads(entry: int, fixed: dict, real: np.ndarray, fake: np.ndarray, r
                                ((out[0], out[1]), (out[0], real), (out[0], fake), (out[1], real), (out[1], fake))):
         return None
     halves = ((fixed[1.0], _TARGETS[(1.0, dt)], real, out[0]), (fixed[0.0], _TARGETS[(0.0, dt)], fake, out[1]))
-    for k, _, d, _ in halves:
-        if k.unit_interval and c.first_outside(d, True) >= 0:
+    for k, _, d, _ in halves:  # (the targets are the constants 1 and 0; logits have no domain)
+        if "y_pred" in k.unit_interval and c.first_outside(d, True) >= 0:
             return None
     mean = reduction == "mean"
     values = []
@@ -203,7 +204,9 @@ class GanDiscriminatorLoss(Loss):
             if direct is not None:
                 return direct
         # The mean of each half is over its own batch, so the batches may differ in size.
-        parts = [self._bce._compute(entry, fixed[t], _target(t, d.dtype), d, reduction, sample_weight, None)
+        # The derivatives' 1/2 goes into the kernels' scale (one rounding with 1/n,
+        # also where a gradient is subnormal), as in _direct_grads.
+        parts = [self._bce._compute(entry, fixed[t], _target(t, d.dtype), d, reduction, sample_weight, None, 0.5)
                  for t, d in ((1.0, real), (0.0, fake))]
         return _deliver(entry, _combine(entry, parts, 0.5), out)
 

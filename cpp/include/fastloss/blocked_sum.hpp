@@ -13,7 +13,8 @@ namespace fastloss {
 // Runs fn(ctx, b) for every block b in [0, blocks) on up to `threads` threads, the
 // calling one included; returns when every block is done. Blocks are claimed one
 // by one, and only claimed blocks are waited for, so a thread that another
-// process keeps off the CPU delays nothing (cpp/src/pool.cpp).
+// process keeps off the CPU delays nothing (cpp/src/pool.cpp). (blocked_sum's
+// blocks here are runs of its summation blocks.)
 using BlockFn = void (*)(void*, index_t);
 void parallel_blocks(index_t blocks, int threads, BlockFn fn, void* ctx);
 

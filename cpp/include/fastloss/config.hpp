@@ -25,7 +25,8 @@ constexpr index_t kBlock = 4096;
 // the CPU) so that the AVX-512, AVX2 and baseline kernels add in the same order.
 constexpr int kLanes = 16;
 
-// Outputs of at least this many bytes each are written with non-temporal stores:
+// Outputs of at least this many bytes each are written with non-temporal stores
+// by the cheap elementwise losses and the zero fill of sparse labels' derivatives:
 // they do not fit in the caches anyway (32 MiB of L3 on the machine this was
 // tuned on), and streaming them saves the read of each output line before it is
 // written (value_and_grad of mse: 24 instead of 32 bytes of traffic per element).
