@@ -222,6 +222,33 @@ def test_labels_out_of_range(bad):
     assert np.isfinite(SPARSE(labels, p, ignore_index=bad))
 
 
+def test_first_bad_label_of_a_long_array_on_threads():
+    """The label check (one threaded pass) names the first bad label of a long
+    array, skipping ignore_index, on 1 and 2 threads, and writes nothing to out=."""
+    rows, classes = 300_001, 5
+    labels = (np.arange(rows) % classes).astype(np.int64)
+    labels[[150_000, 299_999]] = [classes, -1]
+    p = np.full((rows, classes), 0.2)
+    threads = fl.get_num_threads()
+    try:
+        for t in (1, 2):
+            fl.set_num_threads(t)
+            with pytest.raises(IndexError, match=rf"label {classes} at flat position 150000 is outside \[0, {classes}\)"):
+                SPARSE(labels, p)
+            with pytest.raises(IndexError, match=r"label -1 at flat position 299999"):
+                SPARSE(labels, p, ignore_index=classes)
+            out = np.full((rows, classes), 7.0)
+            with pytest.raises(IndexError, match=r"flat position 150000"):
+                SPARSE.grad(labels, p, ignore_index=-1, out=out)
+            assert np.all(out == 7.0)
+            good = labels.copy()
+            good[[150_000, 299_999]] = -100  # PyTorch's default ignore_index, counted as ignored
+            # by hand: every counted example's loss is -log 0.2
+            assert SPARSE(good, p, ignore_index=-100) == pytest.approx(-np.log(0.2), rel=1e-12)
+    finally:
+        fl.set_num_threads(threads)
+
+
 def test_label_dtypes():
     p = np.full((3, 4), 0.25)
     expected = -np.log(0.25)  # by hand

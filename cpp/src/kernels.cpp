@@ -93,9 +93,45 @@ index_t first_outside(const RangeCall& c) {
   return c.unit ? first_outside<T, true>(c) : first_outside<T, false>(c);
 }
 
+// A label outside [0, classes) (one unsigned compare: a negative label is above
+// any class count) that is not the ignore_index.
+FASTLOSS_INLINE bool bad_label(std::int64_t l, std::int64_t classes, bool has_ignore, std::int64_t ignore) {
+  return (static_cast<std::uint64_t>(l) >= static_cast<std::uint64_t>(classes)) & !(has_ignore & (l == ignore));
+}
+
+// As first_outside: one SIMD pass (on the threads for many labels), a serial
+// rescan only when there is a bad label. (The binding's scalar loop with an early
+// exit took about 0.7 ms of sparse CE's 4.2 ms for 1e6 labels on 2 threads.)
+index_t first_bad_label(const LabelCheckCall& c) {
+  const std::int64_t* x = c.labels;
+  const std::int64_t classes = c.classes, ignore = c.ignore;
+  const bool has_ignore = c.has_ignore;
+  std::atomic<bool> any_bad{false};
+  blocked_sum(c.n, c.n >= c.parallel_threshold[kCheap] ? c.threads : 1, [&](index_t start, index_t len) {
+    const std::int64_t* b = x + start;
+    alignas(64) int bad[kLanes] = {};
+    index_t i = 0;
+    for (; i + kLanes <= len; i += kLanes) {
+#pragma omp simd
+      for (int j = 0; j < kLanes; ++j) bad[j] |= bad_label(b[i + j], classes, has_ignore, ignore) ? 1 : 0;
+    }
+    int any = 0;
+    for (; i < len; ++i) any |= bad_label(b[i], classes, has_ignore, ignore) ? 1 : 0;
+    for (int j = 0; j < kLanes; ++j) any |= bad[j];
+    if (any) any_bad.store(true, std::memory_order_relaxed);
+    return 0.0;
+  });
+  if (any_bad.load()) {
+    for (index_t i = 0; i < c.n; ++i)
+      if (bad_label(x[i], classes, has_ignore, ignore)) return i;
+  }
+  return -1;
+}
+
 }  // namespace
 
 void fill_kernel_table(KernelTable& t) {
+  t.first_bad_label = &first_bad_label;
   t.weight_sum[kF32] = &weight_sum<float>;
   t.weight_sum[kF64] = &weight_sum<double>;
   t.first_outside[kF32] = &first_outside<float>;

@@ -17,12 +17,13 @@ namespace {
 // Rejects a label outside [0, classes) that is not ignore_index, before anything
 // is computed: IndexError naming the label and its flat position.
 void check_labels(const std::int64_t* labels, index_t n, index_t classes, const std::optional<std::int64_t>& ignore) {
-  for (index_t i = 0; i < n; ++i) {
-    const std::int64_t l = labels[i];
-    if ((l < 0 || l >= classes) && !(ignore && l == *ignore))
-      throw py::index_error("label " + std::to_string(l) + " at flat position " + std::to_string(i) +
-                            " is outside [0, " + std::to_string(classes) + ")");
-  }
+  const LabelCheckCall c{labels, n, classes, ignore.has_value(), ignore.value_or(0), max_threads(),
+                         parallel_threshold()};
+  const LabelCheckFn fn = kernel_table().first_bad_label;
+  const index_t i = run_kernel(n, [&] { return fn(c); });
+  if (i >= 0)
+    throw py::index_error("label " + std::to_string(labels[i]) + " at flat position " + std::to_string(i) +
+                          " is outside [0, " + std::to_string(classes) + ")");
 }
 
 // _core.<loss>(mode, targets, p, w, class_weight, value, grad, hess, outer, classes, inner,

@@ -82,6 +82,18 @@ struct RangeCall {
 };
 using RangeFn = index_t (*)(const RangeCall&);
 
+// The class labels' check before a sparse loss reads them: the index of the first
+// label outside [0, classes) that is not ignore_index, -1 if none.
+struct LabelCheckCall {
+  const std::int64_t* labels;
+  index_t n, classes;
+  bool has_ignore;
+  std::int64_t ignore;
+  int threads;  // used from parallel_threshold[kCheap] labels on
+  const index_t* parallel_threshold;
+};
+using LabelCheckFn = index_t (*)(const LabelCheckCall&);
+
 // Row-wise losses over a class axis. p (and dense targets y) are C-contiguous
 // (outer, classes, inner) arrays: the class axis in the middle, examples
 // (o, i) at every other position. Per-example arrays (labels, w, value) have
@@ -147,6 +159,7 @@ struct KernelTable {
   const char* isa;
   WeightFn weight_sum[2];
   RangeFn first_outside[2];
+  LabelCheckFn first_bad_label;
   ElementwiseKernels bandwidth_probe;  // reads y and p, sums y + p (benchmarks only)
   ElementwiseKernels bandwidth_probe3;  // reads y, p and a, sums y + p + a (benchmarks only)
 #define FASTLOSS_X(name, Functor, count) ElementwiseKernels name;
