@@ -54,78 +54,54 @@ WeightSummary weight_sum(const WeightCall& c) {
   return {sum, first_bad};
 }
 
-// One pass over x for any element outside the range (SIMD, on the threads from
-// the cheap threshold on), then, only when there is one, a serial rescan for the
-// first. (The Python check it replaces, a.min() and a.max() of y_true and y_pred,
-// took 5.3 ms of BCE's float32 value_and_grad(out=) at 1e7, whose value takes 8.6.)
-template <class T>
-FASTLOSS_INLINE bool outside_range(T v, bool unit) {
-  return unit ? (v < T(0)) | (v > T(1)) : v < T(0);
-}
-
-template <class T, bool Unit>
-index_t first_outside(const RangeCall& c) {
-  const T* x = static_cast<const T*>(c.x);
+// The index of the first x[i] with bad(x[i]), -1 if none: one SIMD pass for
+// whether there is any (on the threads from the cheap threshold on), then, only
+// when there is one, a serial rescan for the first. The checks that run before a
+// kernel may write to out= (nothing is written on error). (The Python checks
+// they replace, a.min() and a.max() of y_true and y_pred, took 5.3 ms of BCE's
+// float32 value_and_grad(out=) at 1e7, whose value takes 8.6.)
+template <class T, class Bad>
+index_t first_where(const T* x, index_t n, int threads, const index_t* parallel_threshold, const Bad& bad) {
   std::atomic<bool> any_bad{false};
-  blocked_sum(c.n, c.n >= c.parallel_threshold[kCheap] ? c.threads : 1, [&](index_t start, index_t len) {
+  blocked_sum(n, n >= parallel_threshold[kCheap] ? threads : 1, [&](index_t start, index_t len) {
     const T* b = x + start;
-    alignas(64) int bad[kLanes] = {};
+    alignas(64) int lane[kLanes] = {};
     index_t i = 0;
     for (; i + kLanes <= len; i += kLanes) {
 #pragma omp simd
-      for (int j = 0; j < kLanes; ++j) bad[j] |= outside_range(b[i + j], Unit) ? 1 : 0;
+      for (int j = 0; j < kLanes; ++j) lane[j] |= bad(b[i + j]) ? 1 : 0;
     }
     int any = 0;
-    for (; i < len; ++i) any |= outside_range(b[i], Unit) ? 1 : 0;
-    for (int j = 0; j < kLanes; ++j) any |= bad[j];
+    for (; i < len; ++i) any |= bad(b[i]) ? 1 : 0;
+    for (int j = 0; j < kLanes; ++j) any |= lane[j];
     if (any) any_bad.store(true, std::memory_order_relaxed);
     return 0.0;
   });
   if (any_bad.load()) {
-    for (index_t i = 0; i < c.n; ++i)
-      if (outside_range(x[i], Unit)) return i;
+    for (index_t i = 0; i < n; ++i)
+      if (bad(x[i])) return i;
   }
   return -1;
 }
 
+// Outside [0, 1] (unit) or below 0; NaN is not.
 template <class T>
 index_t first_outside(const RangeCall& c) {
-  return c.unit ? first_outside<T, true>(c) : first_outside<T, false>(c);
+  const T* x = static_cast<const T*>(c.x);
+  if (c.unit) return first_where(x, c.n, c.threads, c.parallel_threshold, [](T v) { return (v < T(0)) | (v > T(1)); });
+  return first_where(x, c.n, c.threads, c.parallel_threshold, [](T v) { return v < T(0); });
 }
 
 // A label outside [0, classes) (one unsigned compare: a negative label is above
-// any class count) that is not the ignore_index.
-FASTLOSS_INLINE bool bad_label(std::int64_t l, std::int64_t classes, bool has_ignore, std::int64_t ignore) {
-  return (static_cast<std::uint64_t>(l) >= static_cast<std::uint64_t>(classes)) & !(has_ignore & (l == ignore));
-}
-
-// As first_outside: one SIMD pass (on the threads for many labels), a serial
-// rescan only when there is a bad label. (The binding's scalar loop with an early
-// exit took about 0.7 ms of sparse CE's 4.2 ms for 1e6 labels on 2 threads.)
+// any class count) that is not the ignore_index. (The binding's scalar loop with
+// an early exit took about 0.7 ms of sparse CE's 4.2 ms for 1e6 labels on 2 threads.)
 index_t first_bad_label(const LabelCheckCall& c) {
-  const std::int64_t* x = c.labels;
-  const std::int64_t classes = c.classes, ignore = c.ignore;
+  const std::uint64_t classes = static_cast<std::uint64_t>(c.classes);
+  const std::int64_t ignore = c.ignore;
   const bool has_ignore = c.has_ignore;
-  std::atomic<bool> any_bad{false};
-  blocked_sum(c.n, c.n >= c.parallel_threshold[kCheap] ? c.threads : 1, [&](index_t start, index_t len) {
-    const std::int64_t* b = x + start;
-    alignas(64) int bad[kLanes] = {};
-    index_t i = 0;
-    for (; i + kLanes <= len; i += kLanes) {
-#pragma omp simd
-      for (int j = 0; j < kLanes; ++j) bad[j] |= bad_label(b[i + j], classes, has_ignore, ignore) ? 1 : 0;
-    }
-    int any = 0;
-    for (; i < len; ++i) any |= bad_label(b[i], classes, has_ignore, ignore) ? 1 : 0;
-    for (int j = 0; j < kLanes; ++j) any |= bad[j];
-    if (any) any_bad.store(true, std::memory_order_relaxed);
-    return 0.0;
+  return first_where(c.labels, c.n, c.threads, c.parallel_threshold, [=](std::int64_t l) {
+    return (static_cast<std::uint64_t>(l) >= classes) & !(has_ignore & (l == ignore));
   });
-  if (any_bad.load()) {
-    for (index_t i = 0; i < c.n; ++i)
-      if (bad_label(x[i], classes, has_ignore, ignore)) return i;
-  }
-  return -1;
 }
 
 }  // namespace

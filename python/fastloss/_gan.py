@@ -90,28 +90,35 @@ def _combine(entry: int, parts: list, factor: float) -> Any:
     return tuple(g for g, _ in parts), tuple(h for _, h in parts)
 
 
-def _reduced_value(fixed: dict, real: np.ndarray, fake: np.ndarray, reduction: str) -> Any:
-    """The discriminator's "mean" or "sum" straight from two kernel calls, for
-    non-empty C-contiguous inputs of one float dtype; None otherwise (and on any
-    error: the general path then reports it). The same arithmetic as the general
-    path: each half reduced in its dtype, then combined. ``fixed``: the kernel
-    configuration per target (see _gan_kernel)."""
+def _halves(fixed: dict, real: np.ndarray, fake: np.ndarray) -> Any:
+    """(kernel configuration, target, input, pos_weight operand) per half, for
+    non-empty C-contiguous inputs of one float dtype (the calls that go straight to
+    the kernels); None otherwise. ``fixed``: the configuration per target (see
+    _gan_kernel)."""
     dt = real.dtype
     if (dt is not fake.dtype or (dt is not c.F32 and dt is not c.F64)
             or not real.size or not fake.size or not real.flags.c_contiguous or not fake.flags.c_contiguous):
         return None
-    k_real, k_fake = fixed[1.0], fixed[0.0]
-    aux = None if k_real.aux is None else c.ONES[dt]  # BCE's pos_weight operand (logits): 1
+    return [(fixed[t], _TARGETS[(t, dt)], d, None if fixed[t].aux is None else c.ONES[dt])  # pos_weight (logits): 1
+            for t, d in ((1.0, real), (0.0, fake))]
+
+
+def _reduced_value(fixed: dict, real: np.ndarray, fake: np.ndarray, reduction: str) -> Any:
+    """The discriminator's "mean" or "sum" straight from two kernel calls; None
+    for other inputs (see _halves) and on any error (the general path then reports
+    it). The same arithmetic as the general path: each half reduced in its dtype,
+    then combined."""
+    halves = _halves(fixed, real, fake)
+    if halves is None:
+        return None
     mean = reduction == "mean"
     try:
-        # each half's mean (or sum) as a NumPy scalar of dt, from the kernel
-        real_half = k_real.fn(SUM, _TARGETS[(1.0, dt)], real, aux, None, None, None, None, 1.0, k_real.params,
-                              real.size if mean else 1.0)
-        fake_half = k_fake.fn(SUM, _TARGETS[(0.0, dt)], fake, aux, None, None, None, None, 1.0, k_fake.params,
-                              fake.size if mean else 1.0)
+        # each half's mean (or sum) as a NumPy scalar of the dtype, from the kernel
+        parts = [k.fn(SUM, target, d, aux, None, None, None, None, 1.0, k.params, d.size if mean else 1.0)
+                 for k, target, d, aux in halves]
     except _core.DomainError:
         return None
-    return dt.type(0.5 * (float(real_half) + float(fake_half)))
+    return real.dtype.type(0.5 * (float(parts[0]) + float(parts[1])))
 
 
 def _direct_grads(entry: int, fixed: dict, real: np.ndarray, fake: np.ndarray, reduction: str, out: Any) -> Any:
@@ -119,32 +126,28 @@ def _direct_grads(entry: int, fixed: dict, real: np.ndarray, fake: np.ndarray, r
     user's pair of arrays: each half's kernel writes 1/2 its gradient there (its
     scale halved, as on the general path: the same bits, without the new arrays
     and the copies, which made the discriminator's value_and_grad(out=) 2.6x to
-    3.6x its value at 1e7). Only once
-    every check has passed, so that nothing is written on error: the outputs
-    (shape, dtype, writeable, C-contiguous, no overlap with an input or each
-    other) and both inputs' domain. None for anything else (and for any failed
-    check: the general path then names the error, in its usual order)."""
-    if type(out) is not tuple or len(out) != 2:
+    3.6x its value at 1e7). Only once every check has passed, so that nothing is
+    written on error: the outputs (shape, dtype, writeable, C-contiguous, no
+    overlap with an input or each other) and both inputs' domain. None for
+    anything else (and for any failed check: the general path then names the
+    error, in its usual order)."""
+    halves = _halves(fixed, real, fake)
+    if halves is None or type(out) is not tuple or len(out) != 2:
         return None
     dt = real.dtype
-    if dt is not fake.dtype or (dt is not c.F32 and dt is not c.F64) or not real.size or not fake.size \
-            or not real.flags.c_contiguous or not fake.flags.c_contiguous:
-        return None
     for o, d in zip(out, (real, fake)):
         if type(o) is not np.ndarray or o.shape != d.shape or o.dtype is not dt or not o.flags.writeable \
                 or not o.flags.c_contiguous:
             return None
-    if out[0] is out[1] or any(np.may_share_memory(a, b) for a, b in
-                               ((out[0], out[1]), (out[0], real), (out[0], fake), (out[1], real), (out[1], fake))):
+    if any(np.may_share_memory(a, b) for a, b in
+           ((out[0], out[1]), (out[0], real), (out[0], fake), (out[1], real), (out[1], fake))):
         return None
-    halves = ((fixed[1.0], _TARGETS[(1.0, dt)], real, out[0]), (fixed[0.0], _TARGETS[(0.0, dt)], fake, out[1]))
-    for k, _, d, _ in halves:  # (the targets are the constants 1 and 0; logits have no domain)
-        if "y_pred" in k.unit_interval and c.first_outside(d, True) >= 0:
-            return None
+    # (the targets are the constants 1 and 0; logits have no domain)
+    if any("y_pred" in k.unit_interval and c.first_outside(d, True) >= 0 for k, _, d, _ in halves):
+        return None
     mean = reduction == "mean"
     values = []
-    for k, target, d, o in halves:
-        aux = None if k.aux is None else c.ONES[dt]  # BCE's pos_weight operand (logits): 1
+    for (k, target, d, aux), o in zip(halves, out):
         scale = 0.5 / d.size if mean else 0.5
         if entry == GRAD:
             k.fn(GRAD_OUT, target, d, aux, None, None, o, None, scale, k.params)
