@@ -249,6 +249,38 @@ def test_first_bad_label_of_a_long_array_on_threads():
         fl.set_num_threads(threads)
 
 
+def test_bad_label_found_in_the_kernel_pass():
+    """Calls that write nothing (mean, sum) leave the label check to the kernel's
+    pass (labels of probabilities) or make it after the kernel (other paths): the
+    same IndexError naming the first bad label, wherever it is (first row, the ends
+    of the kernel's 256-row stretches, the last row of a partial one), before the
+    ValueError of a negative probability in an earlier row, on 1 and 2 threads."""
+    rows, classes = 50_003, 7  # enough for two threads
+    threads = fl.get_num_threads()
+    try:
+        for dtype in (np.float32, np.float64):
+            p = np.full((rows, classes), 1.0 / classes, dtype)
+            for t in (1, 2):
+                fl.set_num_threads(t)
+                for pos in (0, 255, 256, 40_000, 50_002):
+                    for bad in (classes, -1, 2**40):
+                        labels = (np.arange(rows) % classes).astype(np.int64)
+                        labels[pos] = bad
+                        q = p.copy()
+                        q[max(pos - 1, 0), labels[max(pos - 1, 0)] if pos else 0] = -0.5  # also a negative probability
+                        for reduction in ("mean", "sum"):
+                            for kw in ({}, {"from_logits": True}, {"label_smoothing": 0.1}):
+                                with pytest.raises(IndexError, match=rf"label {bad} at flat position {pos} is outside"):
+                                    SPARSE(labels, q, reduction=reduction, **kw)
+                        # ignored, it counts 0: by hand, every other example's loss is log 7
+                        got = SPARSE(labels, p, ignore_index=bad)
+                        assert got == pytest.approx(np.log(classes), rel=1e-6)
+                        assert SPARSE(labels, p, ignore_index=bad, reduction="sum") == \
+                            pytest.approx((rows - 1) * np.log(classes), rel=1e-6)
+    finally:
+        fl.set_num_threads(threads)
+
+
 def test_label_dtypes():
     p = np.full((3, 4), 0.25)
     expected = -np.log(0.25)  # by hand

@@ -79,6 +79,7 @@ def _other_losses(dtype, rng):
     lab = rng.integers(0, 7, 150_001)
     w = rng.uniform(size=150_001).astype(dtype)
     E = [(rng.normal(size=(50_001, 16))).astype(dtype) for _ in range(3)]
+    S = [(rng.normal(size=(150_001, 10))).astype(dtype) for _ in range(3)]  # short embeddings: SIMD across examples
     d = rng.uniform(0.01, 0.99, 1_000_003).astype(dtype)
 
     def entries(loss, *args, weight=None, **kw):
@@ -97,6 +98,8 @@ def _other_losses(dtype, rng):
         ("kl_logits", entries(fl.kl_divergence, P, Z, weight=w, from_logits=True)),
         ("triplet", entries(fl.triplet_loss, *E, weight=w[:50_001], margin=0.3)),
         ("triplet_swap_p1", entries(fl.triplet_loss, *E, p=1.0, swap=True)),
+        ("triplet_short", entries(fl.triplet_loss, *S, weight=w, margin=0.3)),
+        ("triplet_short_swap_p1", entries(fl.triplet_loss, *S, p=1.0, swap=True, squared=True)),
         ("gan_d", entries(fl.gan_discriminator_loss, d, d[::-1].copy())),
         ("gan_g", entries(fl.gan_generator_loss, d, from_logits=True)),
         ("triplet_margin", entries(fl.triplet_margin, d, d[::-1].copy())),

@@ -123,9 +123,10 @@ def test_torch_parity_when_installed(rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_short_embeddings_value_path(dtype, rng):
-    """The value of embeddings shorter than a vector runs SIMD across examples: it
-    matches the NumPy reference, and value_and_grad's value (the per-example path)
-    bit for bit, over several blocks and a partial lane group, in every option."""
+    """The value of embeddings shorter than a vector runs SIMD across examples (each
+    example's sum in a tree of vector adds): it matches the NumPy reference, and
+    value_and_grad's value bit for bit, over several blocks and a partial lane group,
+    in every option."""
     for dim in (1, 2, 5, 10, 15):
         a, p, n = embeddings(rng, (1237, dim), dtype)
         w = rng.uniform(0.1, 2.0, size=1237)

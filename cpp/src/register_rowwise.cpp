@@ -57,13 +57,18 @@ py::object run_rowwise(RowwiseKernels KernelTable::*member, bool sparse, unsigne
 
   RowwiseCall c{};
   ArrayView t;
+  const bool defer_label_check = (mode & (kValue | kGrad | kHess)) == 0;
   if (sparse) {
     t = view(t_h, "labels");
     if (!t.int64) throw py::type_error("labels must be an int64 array");
     if (!t.c_contiguous()) throw py::value_error("labels must be C-contiguous");
     if (t.size != examples) throw py::value_error("labels must have one entry per example");
     c.labels = reinterpret_cast<const std::int64_t*>(t.data);
-    check_labels(c.labels, examples, classes, ignore_index);
+    // A call that writes nothing (a sum, a denominator) leaves the check to the
+    // kernel's pass where that path checks them (the labels of probabilities), and
+    // makes it below otherwise: nothing is observable before it raises, and a
+    // separate pass over the labels costs as much as reading them in the kernel.
+    if (!defer_label_check) check_labels(c.labels, examples, classes, ignore_index);
   } else {
     t = input(t_h, "y", dtype, n);
     if (t.size != n) throw py::value_error("y must have p's size");
@@ -117,7 +122,10 @@ py::object run_rowwise(RowwiseKernels KernelTable::*member, bool sparse, unsigne
   c.parallel_threshold = parallel_threshold();
   bool invalid = false;
   c.invalid = &invalid;
+  int label_check = 0;
+  c.label_check = &label_check;
   const auto r = run_kernel(n, [&] { return fn(c); });
+  if (sparse && defer_label_check && label_check != 1) check_labels(c.labels, examples, classes, ignore_index);
   outputs.finish();
   if (invalid) throw DomainError("an input is outside the loss's domain");
   if (reduce == 1) return numpy_scalar(r.loss, dtype);

@@ -438,7 +438,8 @@ sparse_categorical_cross_entropy = register(RowwiseLoss, "sparse_categorical_cro
     Labels: an integer array of any width (or floats holding whole numbers) of
     ``y_pred``'s shape without the class axis. A label outside [0, C) that is
     not ``ignore_index`` raises IndexError naming the label and its position,
-    before anything is computed. Ignored examples contribute 0 to the loss and
+    before anything is written (a mean or sum, which writes nothing, checks the
+    labels during the kernel's pass over them and raises after it). Ignored examples contribute 0 to the loss and
     leave the mean's denominator; ``reduction="mean"`` with ``class_weight``
     divides by the sum of the labels' class weights (PyTorch's semantics).
 

@@ -128,24 +128,57 @@ struct Triplets {
     for (int i = 0; i < 3; ++i) sums[i] = fold_lanes(acc[i]);
   }
 
+  // The sums of kLanes consecutive examples' dim < kLanes float64 terms, in b (example
+  // j's at b[j * dim ...], with terms or zeros up to kLanes past the last): per example,
+  // its terms k and k + 8 added in lane k of a vector of 8, then the 8 lanes added
+  // pairwise (0 + 1, 2 + 3, ..., then pairs of pairs), 8 examples at a time in one tree
+  // of shuffles (a transpose folded into the adds). The sums of 8 examples take 8 + 7
+  // vector adds where per-example add chains in component order took 8 dim dependent
+  // scalar adds (triplet C = 10 float32, 1e7 elements, 2 threads: 51% -> 70% of the
+  // bandwidth probe, with the lane sums of value_lanes). A fixed order for each dim:
+  // the same bits on every thread count and in every mode.
+  static void example_sums(const double* b, int dim, double* s) {
+    typedef double v8d __attribute__((vector_size(64)));
+    typedef long long v8l __attribute__((vector_size(64)));
+    const v8l lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    const v8l lo_mask = lane < dim, hi_mask = lane + 8 < dim;
+    for (int g = 0; g < kLanes; g += 8) {
+      v8d a[8];
+      for (int r = 0; r < 8; ++r) {
+        v8d lo, hi;
+        __builtin_memcpy(&lo, b + (g + r) * dim, sizeof lo);
+        __builtin_memcpy(&hi, b + (g + r) * dim + 8, sizeof hi);
+        a[r] = (v8d)((v8l)lo & lo_mask) + (v8d)((v8l)hi & hi_mask);
+      }
+      const v8l even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
+      v8d p[4];
+      for (int r = 0; r < 4; ++r)
+        p[r] = __builtin_shuffle(a[2 * r], a[2 * r + 1], even) + __builtin_shuffle(a[2 * r], a[2 * r + 1], odd);
+      const v8l q_lo = {0, 1, 8, 9, 4, 5, 12, 13}, q_hi = {2, 3, 10, 11, 6, 7, 14, 15};
+      v8d q[2];
+      for (int r = 0; r < 2; ++r)
+        q[r] = __builtin_shuffle(p[2 * r], p[2 * r + 1], q_lo) + __builtin_shuffle(p[2 * r], p[2 * r + 1], q_hi);
+      const v8l h_lo = {0, 1, 2, 3, 8, 9, 10, 11}, h_hi = {4, 5, 6, 7, 12, 13, 14, 15};
+      const v8d t = __builtin_shuffle(q[0], q[1], h_lo) + __builtin_shuffle(q[0], q[1], h_hi);
+      __builtin_memcpy(s + g, &t, sizeof t);
+    }
+  }
+
   // The value (and derivatives) of kLanes examples e0 .. e0 + valid - 1 with fewer than kLanes
   // components (SIMD over so few components would leave most lanes empty): |v|^p of
   // all their components in one SIMD pass over the contiguous stretch, into float64
-  // buffers; per example, the sums of those in component order (the same float64
-  // additions as small_norms), four examples' add chains interleaved; then, SIMD across
-  // the examples, the distances and the hinge. The examples' weighted losses are added
-  // to sum in example order, so that the value has the bits of the per-example path
-  // (value_and_grad's value equals the value's). (Gathering each component across the
-  // examples, or transposing, measured 1.5x-2x slower than this.)
+  // buffers; per example, the sums of those (example_sums); then, SIMD across the
+  // examples, the distances and the hinge. The examples' weighted losses are added to
+  // the block's lane sums acc (example e0 + j to lane j). (Gathering each component
+  // across the examples, or transposing, measured 1.5x-2x slower than this; so did
+  // computing the terms of example_sums straight from the inputs, without the buffers.)
   template <bool Full>
-  void value_lanes(index_t e0, int valid, double& sum) const {
-    constexpr int R = 4;  // examples whose sums are interleaved (written out below)
-    static_assert(kLanes % R == 0, "lanes in groups of R");
+  void value_lanes(index_t e0, int valid, double* acc) const {
     const int idim = static_cast<int>(dim), count = valid * idim;
     const T* xa = a + e0 * dim;
     const T* ya = pos + e0 * dim;
     const T* za = neg + e0 * dim;
-    alignas(64) double b0[kLanes * kLanes], b1[kLanes * kLanes], b2[kLanes * kLanes];
+    alignas(64) double b0[kLanes * kLanes + kLanes], b1[kLanes * kLanes + kLanes], b2[kLanes * kLanes + kLanes];
 #pragma omp simd
     for (int i = 0; i < count; ++i) {
       b0[i] = static_cast<double>(abs_pow<K>(xa[i] - ya[i] + eps, p));
@@ -155,47 +188,18 @@ struct Triplets {
 #pragma omp simd
       for (int i = 0; i < count; ++i) b2[i] = static_cast<double>(abs_pow<K>(ya[i] - za[i] + eps, p));
     }
-    alignas(64) double s0[kLanes] = {}, s1[kLanes] = {}, s2[kLanes] = {};
     const int groups = Full ? kLanes : valid;
-    for (int j = 0; j < groups; j += R) {
-      const int rows = groups - j < R ? groups - j : R;
-      double u[R] = {}, v[R] = {};
-      if (rows == R) {
-        // named accumulators: GCC keeps arrays indexed in a loop in memory here
-        double u0 = 0.0, u1 = 0.0, u2 = 0.0, u3 = 0.0, v0 = 0.0, v1 = 0.0, v2 = 0.0, v3 = 0.0;
-        const double* q = b0 + j * idim;
-        const double* t = b1 + j * idim;
-        for (int k = 0; k < idim; ++k) {
-          u0 += q[k];
-          u1 += q[idim + k];
-          u2 += q[2 * idim + k];
-          u3 += q[3 * idim + k];
-          v0 += t[k];
-          v1 += t[idim + k];
-          v2 += t[2 * idim + k];
-          v3 += t[3 * idim + k];
-        }
-        u[0] = u0, u[1] = u1, u[2] = u2, u[3] = u3;
-        v[0] = v0, v[1] = v1, v[2] = v2, v[3] = v3;
-      } else {
-        for (int r = 0; r < rows; ++r)
-          for (int k = 0; k < idim; ++k) {
-            u[r] += b0[(j + r) * idim + k];
-            v[r] += b1[(j + r) * idim + k];
-          }
-      }
-      for (int r = 0; r < rows; ++r) {
-        s0[j + r] = u[r];
-        s1[j + r] = v[r];
-      }
-      if (swap) {
-        for (int r = 0; r < rows; ++r) {
-          double t = 0.0;
-          for (int k = 0; k < idim; ++k) t += b2[(j + r) * idim + k];
-          s2[j + r] = t;
-        }
-      }
+    {  // zeros past the terms: what example_sums reads past the last example, and the
+       // sums of the lanes past the valid examples
+      const int end = Full ? count + kLanes : kLanes * kLanes + kLanes;
+      for (int i = count; i < end; ++i) b0[i] = b1[i] = 0.0;
+      if (swap)
+        for (int i = count; i < end; ++i) b2[i] = 0.0;
     }
+    alignas(64) double s0[kLanes], s1[kLanes], s2[kLanes];
+    example_sums(b0, idim, s0);
+    example_sums(b1, idim, s1);
+    if (swap) example_sums(b2, idim, s2);
     alignas(64) T loss[kLanes], we[kLanes], dap_l[kLanes], dneg_l[kLanes], ws_l[kLanes];
     alignas(64) int swp_l[kLanes];
     for (int j = 0; j < kLanes; ++j) we[j] = (M & kWeighted) && j < groups ? w[e0 + j] : T(1);
@@ -223,10 +227,10 @@ struct Triplets {
       swp_l[j] = swapped ? 1 : 0;
       ws_l[j] = hinge > T(0) ? we[j] * sc : T(0);
     }
-    for (int j = 0; j < groups; ++j) {
-      if constexpr ((M & kValue) != 0) value[e0 + j] = loss[j];
-      sum += static_cast<double>(loss[j]);
-    }
+    if constexpr ((M & kValue) != 0)
+      for (int j = 0; j < groups; ++j) value[e0 + j] = loss[j];
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) acc[j] += j < groups ? static_cast<double>(loss[j]) : 0.0;
     if constexpr ((M & (kGrad | kHess)) != 0) {
       // The derivatives of every component, SIMD over the contiguous stretch, each with
       // its example's distances spread out to it: the formulas (and bits) of finish().
@@ -383,12 +387,12 @@ double triplet_run(const TripletCall& c) {
     // short embeddings: kLanes examples at a time (not for a general p: the vector pow
     // would round differently from the per-example path's)
     return blocked_sum(c.examples, threads, [&](index_t start, index_t len) {
-      double sum = 0.0;
+      alignas(64) double acc[kLanes] = {};
       index_t e = start;
       const index_t end = start + len;
-      for (; e + kLanes <= end; e += kLanes) t.template value_lanes<true>(e, kLanes, sum);
-      if (e < end) t.template value_lanes<false>(e, static_cast<int>(end - e), sum);
-      return sum;
+      for (; e + kLanes <= end; e += kLanes) t.template value_lanes<true>(e, kLanes, acc);
+      if (e < end) t.template value_lanes<false>(e, static_cast<int>(end - e), acc);
+      return fold_lanes(acc);
     }, per_block);
   }
   return blocked_sum(c.examples, threads, [&](index_t start, index_t len) {

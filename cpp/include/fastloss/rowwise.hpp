@@ -398,11 +398,14 @@ struct Rows {
   // probabilities are read and checked, as PyTorch's nll_loss reads them; derivatives
   // are 0 but at the label.
   // Examples start .. start + len - 1 of an (N, C) layout; adds to the lane sums and
-  // returns whether a label's probability was negative.
+  // returns kNegativeProbability if a label's probability was negative, | kBadLabel if
+  // a label (not ignore_index) was outside [0, C) (read as ignored: the check of
+  // calls that write nothing, which the binding leaves to this pass).
   // stream: zero the derivatives with non-temporal stores (large outputs of long rows).
   // Blocks of kLabelBlock rows (each block claimed by a thread costs a shared counter's
   // cache line, so not too small), gathered kLabelRows at a time into stack buffers.
   static constexpr index_t kLabelRows = 256, kLabelBlock = 4 * kLabelRows;
+  static constexpr int kNegativeProbability = 1, kBadLabel = 2;
   int label_block(index_t start, index_t len, double* acc_loss, double* acc_denom, bool stream) const {
     int bad = 0;
     for (index_t s = start; s < start + len; s += kLabelRows)
@@ -428,10 +431,13 @@ struct Rows {
     const index_t padded = (len + kLanes - 1) / kLanes * kLanes;
     alignas(64) std::int64_t lab[kLabelRows];
     alignas(64) T q[kLabelRows], a[kLabelRows], we[kLabelRows];
-#pragma omp simd
+    int bad_label = 0;
+#pragma omp simd reduction(| : bad_label)
     for (index_t i = 0; i < len; ++i) {
       const std::int64_t l = lb[i];
-      lab[i] = (l >= 0) & (l < C) & ((l != ignv) | !ign) ? l : -1;
+      const bool in_range = (l >= 0) & (l < C), counted = (l != ignv) | !ign;
+      lab[i] = in_range & counted ? l : -1;
+      bad_label |= !in_range & counted;
     }
     for (index_t i = len; i < padded; ++i) lab[i] = -1;
     for (index_t i = 0; i < padded; ++i) {
@@ -487,7 +493,7 @@ struct Rows {
     }
     int bad = 0;
     for (int j = 0; j < kLanes; ++j) bad |= bad_lane[j];
-    return bad;
+    return (bad ? kNegativeProbability : 0) | (bad_label ? kBadLabel : 0);
   }
 
   // kLanes examples at once, SIMD across them, looping over the classes:
@@ -687,7 +693,8 @@ RowwiseResult rowwise(const RowwiseCall& call) {
                         math::ClippedLogs<T>(static_cast<T>(call.eps), T(1))};
   const index_t C = call.classes, examples = call.outer * call.inner;
   const int threads = examples * C >= call.parallel_threshold[kTranscendental] ? call.threads : 1;
-  std::atomic<bool> any_invalid{false};
+  std::atomic<bool> any_invalid{false}, any_bad_label{false};
+  bool labels_checked = false;  // every label checked against [0, C) by the pass below
   Sum2 total;
   if (C == 0 || examples == 0) {
     total = {};
@@ -716,10 +723,12 @@ RowwiseResult rowwise(const RowwiseCall& call) {
                           C * static_cast<index_t>(sizeof(T)) >= 256;
       total = blocked_sum(examples, label_threads, [&](index_t start, index_t len) {
         alignas(64) double acc_loss[kLanes] = {}, acc_denom[kLanes] = {};
-        if (r.label_block(start, len, acc_loss, acc_denom, stream))
-          any_invalid.store(true, std::memory_order_relaxed);
+        const int flags = r.label_block(start, len, acc_loss, acc_denom, stream);
+        if (flags & Rows<V, M, T>::kNegativeProbability) any_invalid.store(true, std::memory_order_relaxed);
+        if (flags & Rows<V, M, T>::kBadLabel) any_bad_label.store(true, std::memory_order_relaxed);
         return Sum2{fold_lanes(acc_loss), fold_lanes(acc_denom)};
       }, rows_per_block);
+      labels_checked = true;
     }
   } else if (call.inner == 1 && C < kLanes) {
     // Few classes: kLanes rows at a time, SIMD across the rows.
@@ -768,6 +777,7 @@ RowwiseResult rowwise(const RowwiseCall& call) {
     }, units_per_block);
   }
   if (call.invalid != nullptr) *call.invalid = any_invalid.load();
+  if (call.label_check != nullptr) *call.label_check = !labels_checked ? 0 : any_bad_label.load() ? 2 : 1;
   return {total.first, total.second};
 }
 
