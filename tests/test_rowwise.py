@@ -281,6 +281,30 @@ def test_bad_label_found_in_the_kernel_pass():
         fl.set_num_threads(threads)
 
 
+def test_bad_label_of_a_call_that_writes_nothing_on_every_path():
+    """The paths that read labels as ignored when out of range and leave the check
+    to after the kernel: many classes (a row at a time), the class axis in the
+    middle (axis=1), and the mean's denominator of class weights before a
+    gradient. Each names the first bad label; a huge or negative label reads
+    nothing outside the arrays (run under scripts/sanitize.sh too)."""
+    rng = np.random.default_rng(5)
+    for bad in (2**40, -1, 17):
+        labels = rng.integers(0, 17, 3_001)
+        labels[[1_234, 2_000]] = bad
+        p = rng.dirichlet(np.ones(17), 3_001)
+        cw = np.arange(1.0, 18.0)
+        match = rf"label {bad} at flat position 1234 is outside \[0, 17\)"
+        for kw in ({}, {"from_logits": True}, {"class_weight": cw}):
+            with pytest.raises(IndexError, match=match):
+                SPARSE(labels, p, **kw)
+        with pytest.raises(IndexError, match=match):  # (N, C, L) with the classes on axis 1
+            SPARSE(labels.reshape(1, 3_001), np.ascontiguousarray(p.T[None]), axis=1)
+        out = np.full(p.shape, 7.0)
+        with pytest.raises(IndexError, match=match):  # the denominator pass, then the gradient
+            SPARSE.grad(labels, p, class_weight=cw, out=out)
+        assert np.all(out == 7.0)
+
+
 def test_label_dtypes():
     p = np.full((3, 4), 0.25)
     expected = -np.log(0.25)  # by hand

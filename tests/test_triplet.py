@@ -127,7 +127,7 @@ def test_short_embeddings_value_path(dtype, rng):
     example's sum in a tree of vector adds): it matches the NumPy reference, and
     value_and_grad's value bit for bit, over several blocks and a partial lane group,
     in every option."""
-    for dim in (1, 2, 5, 10, 15):
+    for dim in (1, 2, 5, 8, 9, 10, 15):  # 9 and up: terms k and k + 8 share a lane
         a, p, n = embeddings(rng, (1237, dim), dtype)
         w = rng.uniform(0.1, 2.0, size=1237)
         for prm in CONFIGS:

@@ -439,9 +439,10 @@ sparse_categorical_cross_entropy = register(RowwiseLoss, "sparse_categorical_cro
     ``y_pred``'s shape without the class axis. A label outside [0, C) that is
     not ``ignore_index`` raises IndexError naming the label and its position,
     before anything is written (a mean or sum, which writes nothing, checks the
-    labels during the kernel's pass over them and raises after it). Ignored examples contribute 0 to the loss and
-    leave the mean's denominator; ``reduction="mean"`` with ``class_weight``
-    divides by the sum of the labels' class weights (PyTorch's semantics).
+    labels during the kernel's pass over them and raises after it). Ignored
+    examples contribute 0 to the loss and leave the mean's denominator;
+    ``reduction="mean"`` with ``class_weight`` divides by the sum of the
+    labels' class weights (PyTorch's semantics).
 
     Only the probabilities that enter the loss are read, and checked: without
     label smoothing, the label's probability of each counted example (as

@@ -39,7 +39,8 @@ def labels_array(y_true: Any, shape: tuple[int, ...]) -> np.ndarray:
     """Class labels as a C-contiguous int64 array of the per-example ``shape``.
     Integer arrays of any width; float arrays holding whole numbers. Labels
     that do not fit int64 raise IndexError here (the kernel binding checks the
-    rest of [0, C) before computing)."""
+    rest of [0, C): before the kernel writes anything, or during or after a
+    kernel call that writes nothing)."""
     lab = c.as_array(y_true, "y_true")
     if lab.shape != shape:
         raise ValueError(f"y_true (class labels) has shape {lab.shape}; y_pred without its class axis "

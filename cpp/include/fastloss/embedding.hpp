@@ -140,6 +140,11 @@ struct Triplets {
   static void example_sums(const double* b, int dim, double* s) {
     typedef double v8d __attribute__((vector_size(64)));
     typedef long long v8l __attribute__((vector_size(64)));
+#if defined(__clang__)
+#define FASTLOSS_SHUFFLE(x, y, ...) __builtin_shufflevector(x, y, __VA_ARGS__)
+#else
+#define FASTLOSS_SHUFFLE(x, y, ...) __builtin_shuffle(x, y, v8l{__VA_ARGS__})
+#endif
     const v8l lane = {0, 1, 2, 3, 4, 5, 6, 7};
     const v8l lo_mask = lane < dim, hi_mask = lane + 8 < dim;
     for (int g = 0; g < kLanes; g += 8) {
@@ -150,18 +155,20 @@ struct Triplets {
         __builtin_memcpy(&hi, b + (g + r) * dim + 8, sizeof hi);
         a[r] = (v8d)((v8l)lo & lo_mask) + (v8d)((v8l)hi & hi_mask);
       }
-      const v8l even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
-      v8d p[4];
+      // (lane j of x and y: index j and 8 + j)
+      v8d p[4];  // p[r]: a[2r]'s lanes 0+1, 2+3, 4+5, 6+7 in its even lanes, a[2r+1]'s in its odd ones
       for (int r = 0; r < 4; ++r)
-        p[r] = __builtin_shuffle(a[2 * r], a[2 * r + 1], even) + __builtin_shuffle(a[2 * r], a[2 * r + 1], odd);
-      const v8l q_lo = {0, 1, 8, 9, 4, 5, 12, 13}, q_hi = {2, 3, 10, 11, 6, 7, 14, 15};
-      v8d q[2];
+        p[r] = FASTLOSS_SHUFFLE(a[2 * r], a[2 * r + 1], 0, 8, 2, 10, 4, 12, 6, 14) +
+               FASTLOSS_SHUFFLE(a[2 * r], a[2 * r + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+      v8d q[2];  // q[r]: lanes 0-3 and 4-7 hold halves of the sums of a[4r] .. a[4r+3]
       for (int r = 0; r < 2; ++r)
-        q[r] = __builtin_shuffle(p[2 * r], p[2 * r + 1], q_lo) + __builtin_shuffle(p[2 * r], p[2 * r + 1], q_hi);
-      const v8l h_lo = {0, 1, 2, 3, 8, 9, 10, 11}, h_hi = {4, 5, 6, 7, 12, 13, 14, 15};
-      const v8d t = __builtin_shuffle(q[0], q[1], h_lo) + __builtin_shuffle(q[0], q[1], h_hi);
+        q[r] = FASTLOSS_SHUFFLE(p[2 * r], p[2 * r + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
+               FASTLOSS_SHUFFLE(p[2 * r], p[2 * r + 1], 2, 3, 10, 11, 6, 7, 14, 15);
+      const v8d t = FASTLOSS_SHUFFLE(q[0], q[1], 0, 1, 2, 3, 8, 9, 10, 11) +
+                    FASTLOSS_SHUFFLE(q[0], q[1], 4, 5, 6, 7, 12, 13, 14, 15);
       __builtin_memcpy(s + g, &t, sizeof t);
     }
+#undef FASTLOSS_SHUFFLE
   }
 
   // The value (and derivatives) of kLanes examples e0 .. e0 + valid - 1 with fewer than kLanes
@@ -196,7 +203,7 @@ struct Triplets {
       if (swap)
         for (int i = count; i < end; ++i) b2[i] = 0.0;
     }
-    alignas(64) double s0[kLanes], s1[kLanes], s2[kLanes];
+    alignas(64) double s0[kLanes], s1[kLanes], s2[kLanes] = {};  // (s2 is read, and unused, without swap)
     example_sums(b0, idim, s0);
     example_sums(b1, idim, s1);
     if (swap) example_sums(b2, idim, s2);

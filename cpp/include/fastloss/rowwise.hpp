@@ -110,9 +110,10 @@ struct Rows {
   static constexpr bool kDerivs = (M & (kGrad | kHess)) != 0;
   static constexpr bool kLoss = (M & (kSum | kValue | kGrad | kHess)) != 0;
 
-  // The label of example e, or -1 when it is ignored (or, defensively, out of range:
-  // the binding has already rejected those, and a label is never used to read
-  // outside the row).
+  // The label of example e, or -1 when it is ignored or out of range. The range test
+  // is what keeps reads inside the row and the class weights: a call that writes
+  // nothing runs before the binding checks the labels (it checks them after the
+  // kernel, or trusts label_rows' check).
   FASTLOSS_INLINE std::int64_t label(index_t e) const {
     const std::int64_t l = labels[e];
     return ((has_ignore && l == ignore) || l < 0 || l >= classes) ? -1 : l;
