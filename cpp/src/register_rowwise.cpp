@@ -122,10 +122,10 @@ py::object run_rowwise(RowwiseKernels KernelTable::*member, bool sparse, unsigne
   c.parallel_threshold = parallel_threshold();
   bool invalid = false;
   c.invalid = &invalid;
-  int label_check = 0;
-  c.label_check = &label_check;
+  bool labels_ok = false;
+  c.labels_ok = &labels_ok;
   const auto r = run_kernel(n, [&] { return fn(c); });
-  if (sparse && defer_label_check && label_check != 1) check_labels(c.labels, examples, classes, ignore_index);
+  if (sparse && defer_label_check && !labels_ok) check_labels(c.labels, examples, classes, ignore_index);
   outputs.finish();
   if (invalid) throw DomainError("an input is outside the loss's domain");
   if (reduce == 1) return numpy_scalar(r.loss, dtype);

@@ -116,10 +116,10 @@ struct RowwiseCall {
   int threads;
   const index_t* parallel_threshold;
   bool* invalid;                // set when a probability is negative
-  // Sparse labels (may be nullptr): set to 1 when the kernel checked every label
-  // against [0, C) and found none outside (ignore_index aside), 2 when it found one
-  // (then the result is meaningless), 0 when its path did not check them.
-  int* label_check;
+  // Sparse labels (may be nullptr): set to whether the kernel checked every label
+  // against [0, C) and found none outside (ignore_index aside); false when one was
+  // (the result is then meaningless) or its path did not check them.
+  bool* labels_ok;
 };
 struct RowwiseResult {
   double loss;         // sum of w * loss

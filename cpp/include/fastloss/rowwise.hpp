@@ -778,7 +778,7 @@ RowwiseResult rowwise(const RowwiseCall& call) {
     }, units_per_block);
   }
   if (call.invalid != nullptr) *call.invalid = any_invalid.load();
-  if (call.label_check != nullptr) *call.label_check = !labels_checked ? 0 : any_bad_label.load() ? 2 : 1;
+  if (call.labels_ok != nullptr) *call.labels_ok = labels_checked && !any_bad_label.load();
   return {total.first, total.second};
 }
 
