@@ -169,8 +169,12 @@ def test_cauchy_extreme_residuals(dtype):
         # float32: r^2 is formed in float64 and scaled by its exponent before the float32
         # log1p, so the value is finite wherever r is (mpmath reference), also for a
         # scale that takes r past float32's range, and up to r^2 near float64's maximum
+        # y - p overflowing float32 with r**2 small (a large power-of-two scale, where
+        # the kernel's float two-sum gives NaN and the block is refined) or not
         for y, p, scale in [(big, 0.0, 1.0), (0.0, 2.0**64, 1.0), (0.0, 3e38, 1.0), (1.0, 0.0, 1e-30),
-                            (-1e38, 1e38, 1e-115), (1e-3, 0.0, 1e-150), (0.0, 2.0**60, 0.5)]:
+                            (-1e38, 1e38, 1e-115), (1e-3, 0.0, 1e-150), (0.0, 2.0**60, 0.5),
+                            (3e38, -3e38, 2.0**120), (-3e38, 1e38, 2.0**126), (3e38, -3e38, 1.0),
+                            (3e38, -3e38, 3.0**80)]:
             r = (mpmath.mpf(float(dtype(y))) - mpmath.mpf(float(dtype(p)))) / mpmath.mpf(scale)
             exact = float(mpmath.log1p(r**2))
             got = float(fl.cauchy(np.array([y], dtype), np.array([p], dtype), scale=scale))

@@ -1,9 +1,10 @@
 // Exhaustive accuracy of fastloss's inline float math (cpp/include/fastloss/simd_math.hpp)
 // against float64 glibc, in ulp of the float result (the smallest subnormal below
 // 2^-126): math::exp_nonpos over every float <= 0 (with -inf, -0 and NaN) and
-// math::log1p_unit over every float in [0, 1] (with an argument k: every k-th float of
-// those, and the ends). Built and run by tests/test_inline_math.py; prints "exp_nonpos <worst ulp> <at>" and
-// "log1p_unit <worst ulp> <at>", and "special <name>" for each wrong special value.
+// math::log1p_unit over every float in [0, 1] and math::log1p_nonneg over every float
+// in [0, inf] (with an argument k: every k-th float of those, and the ends). Built and
+// run by tests/test_inline_math.py; prints "<name> <worst ulp> <at>" for each, and
+// "special <name>" for each wrong special value.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -23,6 +24,10 @@ __attribute__((noinline)) void run_exp(const float* __restrict x, float* __restr
 __attribute__((noinline)) void run_log1p(const float* __restrict x, float* __restrict y, long n) {
 #pragma omp simd
   for (long i = 0; i < n; ++i) y[i] = m::log1p_unit(x[i]);
+}
+__attribute__((noinline)) void run_log1p_nonneg(const float* __restrict x, float* __restrict y, long n) {
+#pragma omp simd
+  for (long i = 0; i < n; ++i) y[i] = m::log1p_nonneg(x[i]);
 }
 
 static double (*volatile ref_exp)(double) = ::exp;  // volatile: glibc's scalar double functions
@@ -68,6 +73,7 @@ int main(int argc, char** argv) {
   // every float from -0 (0x80000000) to -inf (0xff800000); log1p_unit: +0 to 1 (0x3f800000)
   sweep("exp_nonpos", 0x80000000u, 0xff800000u, step, run_exp, ref_exp);
   sweep("log1p_unit", 0x00000000u, 0x3f800000u, step, run_log1p, ref_log1p);
+  sweep("log1p_nonneg", 0x00000000u, 0x7f800000u, step, run_log1p_nonneg, ref_log1p);  // +0 to +inf
   const float special[] = {0.0f, -0.0f, -INFINITY, NAN, -NAN, -103.9f, -104.0f, -200.0f};
   const double want[] = {1.0, 1.0, 0.0, NAN, NAN, ref_exp(-103.9f), 0.0, 0.0};
   float got[8];
@@ -75,5 +81,17 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 8; ++i)
     if (ulp_error(got[i], want[i]) > 1.0 || ((want[i] == 1.0 || want[i] == 0.0) && got[i] != want[i]))
       std::printf("special exp_nonpos(%a) = %a\n", static_cast<double>(special[i]), static_cast<double>(got[i]));
+  // log1p_nonneg: +0 and +inf give themselves exactly, NaN gives NaN; the smallest
+  // subnormal, 2^24 (where 1 + x rounds) and the largest float within the bound
+  const float special_l[] = {0.0f, INFINITY, NAN, 0x1p-149f, 0x1p24f, 0x1.fffffep127f};
+  float got_l[6];
+  run_log1p_nonneg(special_l, got_l, 6);
+  for (int i = 0; i < 6; ++i) {
+    const bool ok = i < 2 ? std::memcmp(&got_l[i], &special_l[i], 4) == 0
+                    : i == 2 ? got_l[i] != got_l[i]
+                             : ulp_error(got_l[i], ref_log1p(special_l[i])) <= 1.2;
+    if (!ok)
+      std::printf("special log1p_nonneg(%a) = %a\n", static_cast<double>(special_l[i]), static_cast<double>(got_l[i]));
+  }
   return 0;
 }

@@ -83,8 +83,10 @@ FASTLOSS_INLINE void elementwise_lanes(const F& f, const ElementwiseView<T>& v, 
     if constexpr (checks_domain<F>::value) invalid[j] |= f.valid(y, p) ? 0 : kInvalid;
     if constexpr ((M & (kSum | kValue)) != 0) {
       T loss = value_of(f, y, p, a);
-      // (per element only for per-element values: a sum is checked once per block)
-      if constexpr (refines<F>::value && (M & kValue) != 0) invalid[j] |= __builtin_isinf(loss) ? kRefine : 0;
+      // A value that is not finite (inf, or NaN: a NaN input, which is computed twice,
+      // or an overflowed intermediate); per element only for per-element values: a
+      // sum is checked once per block.
+      if constexpr (refines<F>::value && (M & kValue) != 0) invalid[j] |= loss - loss == T(0) ? 0 : kRefine;
       if constexpr ((M & kWeighted) != 0) loss *= w;
       if constexpr ((M & kValue) != 0) v.value[j] = loss;
       if constexpr ((M & kSum) != 0) acc[j] += static_cast<double>(loss);

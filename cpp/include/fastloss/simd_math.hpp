@@ -160,6 +160,48 @@ FASTLOSS_INLINE float log1p_unit(float x) {
 }
 FASTLOSS_INLINE double log1p_unit(double x) { return log1p(x); }
 
+// log1p(x) for x >= 0 (cauchy's r^2); +inf gives +inf, NaN NaN. float: inline, in
+// float arithmetic, 16 lanes to a vector (a float64 version does the work twice:
+// with 8 lanes it was no faster than libmvec's log1pf). u = 1 + x rounded, and its
+// error c = x - (u - 1), exact while u < 2^24 (Sterbenz) and negligible beyond;
+// u = 2^k m with m in [sqrt(1/2), sqrt(2)) from the bits of u; then
+// log1p(x) = k ln 2 + log1p(f) + c / u, f = m - 1 exact, with c / u = c 2^-k / (1 + f)
+// taken as c 2^-k (1 - f) (off by c f^2, at most 0.2 ulp) and
+// log1p(f) = f + f^2 (f P(f) - 1/2), P the degree-8 Chebyshev fit of
+// (log1p(f) - f + f^2/2) / f^3 on [sqrt(1/2) - 1, sqrt(2) - 1] (mpmath chebyfit;
+// relative error of the sum 3.2e-9, 0.05 ulp); ln 2 in two parts, the first with 16
+// bits so that k ln2_hi is exact. 1.062 ulp at most over every float >= 0 (fma; 1.173
+// without; against float64 log1p), where libmvec's log1pf is 1.95 ulp off. Only 32-bit
+// integer operations that SSE2 has. In cauchy float32's summing loop (AVX-512, one
+// thread, in cache) with the two-sum r^2 below: 0.69-0.74 ns per element against
+// libmvec's with r^2 in float64, 1.02-1.10. double: libmvec's log1p.
+FASTLOSS_INLINE float log1p_nonneg(float x) {
+  const float u = 1.0f + x;
+  const float c = x - (u - 1.0f);
+  const std::int32_t ix = bit_cast<std::int32_t>(u) - 0x3f3504f3;  // bits of sqrt(1/2)
+  const float k = static_cast<float>(ix >> 23);
+  const float f = bit_cast<float>((ix & 0x007fffff) + 0x3f3504f3) - 1.0f;
+  // 2^-k for k <= 127; 1 for k = 128 (u >= 2^127 sqrt(2), where c is 0)
+  const float scale = bit_cast<float>(0x3f800000 - (ix & 0x3f800000));
+  const float cs = c * scale;
+  const float cc = mul_add(-cs, f, cs);
+  const float f2 = f * f;
+  float q = mul_add(f, 6.971611471e-02f, -1.147973385e-01f);
+  q = mul_add(q, f, 1.168541992e-01f);
+  q = mul_add(q, f, -1.242568733e-01f);
+  q = mul_add(q, f, 1.424905765e-01f);
+  q = mul_add(q, f, -1.666780232e-01f);
+  q = mul_add(q, f, 2.000071575e-01f);
+  q = mul_add(q, f, -2.499999696e-01f);
+  q = mul_add(q, f, 3.333333118e-01f);
+  q = mul_add(q, f, -0.5f);
+  float lo = mul_add(f2, q, cc);
+  lo = mul_add(k, 1.42860677e-06f, lo);  // (ln 2 in one float for k ln 2 biased sums by 2e-9)
+  const float r = mul_add(k, 0.693145751953125f, f + lo);
+  return x < __builtin_inff() ? r : x;  // +inf (c is NaN there); NaN stays NaN throughout
+}
+FASTLOSS_INLINE double log1p_nonneg(double x) { return log1p(x); }
+
 // The pieces of the stable logistic functions of z, from one exp and one log1p:
 // softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^-|z|), softplus(-z), sigmoid(z),
 // sigmoid(-z). Finite for every finite z (no exp of a positive number).
