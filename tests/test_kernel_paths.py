@@ -132,9 +132,11 @@ def test_cauchy_power_of_two_scales_give_the_general_kernels_bits(dtype):
     _core.cauchy_pow2, where r = (y - p) / c is exact; its values must be the
     general kernel's (which the accuracy tests hold to mpmath) bit for bit, in every
     entry point, including where r**2 overflows to inf, for NaN and inf, and for
-    scales far from 1. Except float32's value: there the power-of-two kernel forms
-    r**2 in float arithmetic (two-sum and fma) and the general one in float64, each
-    rounded to float once or nearly so: within 1 ulp of each other (2 without fma)."""
+    scales far from 1. Except float32's value where the ISA has an fma: there the
+    power-of-two kernel forms r**2 in float arithmetic (two-sum and fma) and the
+    general one in float64, each rounded to float once or nearly so, and the two
+    values, log1p of r**2 values at most an ulp or so apart, are within 2 ulp of each
+    other and mostly equal (the baseline kernels, without fma, take float64 for both)."""
     from fastloss import _core
 
     rng = np.random.default_rng(3)
@@ -154,7 +156,7 @@ def test_cauchy_power_of_two_scales_give_the_general_kernels_bits(dtype):
             for i, (a, b) in enumerate(zip(*outs)):
                 if a is None:
                     continue
-                if dtype == np.float32 and i == 0:
+                if dtype == np.float32 and i == 0 and _core.isa() != "baseline":
                     assert np.array_equal(np.isnan(a), np.isnan(b)), scale
                     np.testing.assert_array_max_ulp(a[~np.isnan(a)], b[~np.isnan(b)], maxulp=2)
                     assert np.mean(a == b) > 0.9, scale  # most r**2 round alike
@@ -163,7 +165,7 @@ def test_cauchy_power_of_two_scales_give_the_general_kernels_bits(dtype):
         with np.errstate(over="ignore", invalid="ignore"):
             sums = [k(_core.MODE_SUM, y[4:], p[4:], None, None, None, None, None, 1.0, (scale,))
                     for k in (_core.cauchy, _core.cauchy_pow2)]
-        if dtype == np.float32:
+        if dtype == np.float32 and _core.isa() != "baseline":
             assert sums[0] == pytest.approx(sums[1], rel=2 * float(np.finfo(dtype).eps))
         else:
             assert sums[0] == sums[1]

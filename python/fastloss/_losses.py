@@ -86,21 +86,23 @@ cauchy = register(ElementwiseLoss, "cauchy", (Param("scale", 1.0, positive),), "
         d2l/dp2 = 2 (1 - r**2) / (scale**2 (1 + r**2)**2)
 
     computed through ``log1p`` (accurate for small residuals), with ``r**2``
-    formed to about half an ulp before it: with the rounding error of ``y - p``
-    (two-sum) carried along, and for float64 data that of the square (an exact
-    product) too; float32 data with a scale that is not a power of two take
-    float64 arithmetic instead. The float32 log1p is fastloss's own (1.06 ulp,
-    16 lanes to an AVX-512 vector; glibc's vector log1pf is 1.95 ulp off and
-    took 1.4x the time). The derivatives never
-    overflow (once r**2 does, they are their limit, 0). The value becomes inf,
-    as NumPy's, only where r**2 overflows float64 (|r| > 1.3e154). For float32
-    data it stays finite where r**2 is past float32's range (|r| > 1.8e19, where
-    NumPy's and PyTorch's float32 give inf): a block of elements in which the
-    value came out inf (or NaN, where ``y - p`` overflows float32) is computed
-    again with r**2 scaled by its power of two in float64 before the float32
-    log1p (other blocks pay only the check).
+    formed to about half an ulp before it (where it is a normal number): with
+    the rounding error of ``y - p`` (two-sum) carried along, and for float64
+    data that of the square (an exact product) too; float32 data with a scale
+    that is not a power of two, or on a CPU without fma, take float64
+    arithmetic instead. The float32 log1p is fastloss's own (1.06 ulp, 16 lanes
+    to an AVX-512 vector; glibc's vector log1pf is 1.95 ulp off and took 1.4x
+    the time). The derivatives never overflow (once r**2 does, they are their
+    limit, 0). The value becomes inf, as NumPy's, only where r**2 overflows
+    float64 (|r| > 1.3e154). For float32 data it stays finite where r**2 is
+    past float32's range (|r| > 1.8e19, where NumPy's and PyTorch's float32 give
+    inf): a block of elements in which the value came out inf or NaN (where
+    ``y - p`` overflows float32; also a NaN input, so that a block with one
+    costs twice) is computed again with r**2 in float64, scaled by its power of
+    two where it is past float32's range, before the float32 log1p (other
+    blocks pay only the check).
 
-    Accuracy: value within 4 ulp (2.2 ulp measured: log1p's own error), gradient
+    Accuracy: value within 4 ulp (2.3 ulp measured in float64, 1.3 in float32), gradient
     within 4 ulp. The float32 Hessian is float64 arithmetic rounded once (within
     1 ulp, also where r**2 overflows float32); the float64 Hessian is within 6 ulp
     of ``2 (1 + r**2) / (c**2 (1 + r**2)**2)`` (its two terms' magnitudes: near

@@ -8,10 +8,11 @@
 //     domain (probabilities outside [0, 1]); the loop reports whether any element
 //     was invalid, in the same pass as the computation;
 //   Refined (a type, not void): a functor with a slower value for rare inputs, for
-//     losses whose values are >= 0. Where a block's value comes out infinite, the
+//     losses whose values are >= 0. Where a block's value is not finite (inf, or
+//     NaN: a NaN input, computed twice then, or an overflowed intermediate), the
 //     block is computed again with F::Refined(f) (cauchy float32: r^2 beyond
-//     float32's range). The blocks are fixed, so the result does not depend on the
-//     thread count.
+//     float32's range, or y - p). The blocks are fixed, so the result does not
+//     depend on the thread count.
 #pragma once
 #include <atomic>
 #include <cstdint>

@@ -54,20 +54,23 @@ struct Huber {
 // The argument of log1p is where the value's error comes from: d = y - p, d / c and
 // r * r round three times, and log1p(x) ~ x passes that relative error on whole, so
 // the value was off by up to 4.1 ulp (scale 3; the bound is 4). Hence r^2 is formed
-// to within about half an ulp before log1p: float from float64 arithmetic (float32
-// differences and their squares are exact or nearly so there), double with the
+// to within about half an ulp (where it is a normal number) before log1p: float
+// with the rounding error of the difference (two-sum) carried through an fma for
+// power-of-two scales (ratio2_float), else from float64 arithmetic (float32
+// differences and their squares are exact or nearly so there); double with the
 // rounding errors of the difference (two-sum) and of the square (fma or Dekker's
 // product) carried along, and 1 / c^2 kept as a double-double. For float the
 // Hessian is float64 arithmetic rounded once (its nine roundings in float reached
 // 6.2 ulp). Measured on 200,000 random and adversarial inputs against mpmath
 // (tests/test_accuracy.py, -m slow).
 //
-// Pow2Scale: the instantiation for scales that are powers of two with a finite
-// 1 / c (the default 1; chosen in Python), where d / c = d * (1 / c) is exact and so
-// is r^2's double-double divided by c^2: four operations fewer per element than the
-// double-double 1 / c^2 of other scales (float64 at 1e6 on one thread: 1.57 -> 1.37
-// ms). The same bits, except where r^2 is subnormal (|d| < 2^-511 c), where this
-// keeps bits that the general path's r^2 / 4 * 4 loses.
+// Pow2Scale: the instantiation for scales that are powers of two in [2^-126, 2^126]
+// (the default 1; chosen in Python: there 1 / c is a normal float too), where
+// d / c = d * (1 / c) is exact and so is r^2's double-double divided by c^2: four
+// operations fewer per element than the double-double 1 / c^2 of other scales
+// (float64 at 1e6 on one thread: 1.57 -> 1.37 ms). In float64 the same bits, except
+// where r^2 is subnormal (|d| < 2^-511 c), where this keeps bits that the general
+// path's r^2 / 4 * 4 loses; the float value differs in its r^2 (ratio2_float).
 template <class T, bool Pow2Scale>
 struct CauchyWide;
 
@@ -105,14 +108,23 @@ struct CauchyT {
     return d * d * inv_c2_hi;
   }
   // (d / c)^2 rounded to float, the argument of the float value's log1p. Power-of-two
-  // scales (Python picks them only in [2^-126, 2^126], where 1 / c is a normal float):
-  // in float arithmetic, 16 lanes to a vector, from the two-sum y - p = s + e, as
-  // fma(s', s', 2 s' e') of s' = s / c, e' = e / c (exact): as accurate as the float64
-  // route (1.71 ulp for the value in a test of 4e7 random pairs, both), and a third
-  // less time with log1p_nonneg. Where y - p overflows float, e is NaN and so is the
-  // value: that block is refined (CauchyWide). Other scales: float64, rounded once.
+  // scales, where the ISA has an fma: in float arithmetic, 16 lanes to a vector, from
+  // the two-sum y - p = s + e, as fma(s', s', 2 s' e') of s' = s / c, e' = e / c
+  // (exact, 1 / c being a normal float): as accurate as the float64 route (1.71 ulp
+  // for the value in a test of 4e7 random pairs, both; where r^2 is near float's
+  // underflow, 2 s' e' loses bits, up to 1.5 ulp of r^2), and a third less time with
+  // log1p_nonneg. Where y - p overflows float, or the two-sum does, or 2 s' e' does
+  // (|r| >= 2^76), the result is NaN or inf and so is the value: that block is
+  // refined (CauchyWide). Without an fma (the baseline kernels) the square would
+  // round twice (2.2 ulp for the value), and other scales' r / c is not exact: there
+  // float64, rounded once.
   FASTLOSS_INLINE float ratio2_float(T y, T p) const {
-    if constexpr (Pow2Scale) {
+#if defined(__FMA__)
+    constexpr bool in_float = Pow2Scale;
+#else
+    constexpr bool in_float = false;
+#endif
+    if constexpr (in_float) {
       const float s = y - p, b = s - y, e = (y - (s - b)) + (-p - b);
       const float sc = s * inv_c_t, ec = e * inv_c_t;
       return math::mul_add(sc, sc, (sc * ec) * 2.0f);

@@ -166,7 +166,7 @@ FASTLOSS_INLINE double log1p_unit(double x) { return log1p(x); }
 // error c = x - (u - 1), exact while u < 2^24 (Sterbenz) and negligible beyond;
 // u = 2^k m with m in [sqrt(1/2), sqrt(2)) from the bits of u; then
 // log1p(x) = k ln 2 + log1p(f) + c / u, f = m - 1 exact, with c / u = c 2^-k / (1 + f)
-// taken as c 2^-k (1 - f) (off by c f^2, at most 0.2 ulp) and
+// taken as c 2^-k (1 - f) (off by c f^2, at most about 0.25 ulp) and
 // log1p(f) = f + f^2 (f P(f) - 1/2), P the degree-8 Chebyshev fit of
 // (log1p(f) - f + f^2/2) / f^3 on [sqrt(1/2) - 1, sqrt(2) - 1] (mpmath chebyfit;
 // relative error of the sum 3.2e-9, 0.05 ulp); ln 2 in two parts, the first with 16
@@ -181,7 +181,7 @@ FASTLOSS_INLINE float log1p_nonneg(float x) {
   const std::int32_t ix = bit_cast<std::int32_t>(u) - 0x3f3504f3;  // bits of sqrt(1/2)
   const float k = static_cast<float>(ix >> 23);
   const float f = bit_cast<float>((ix & 0x007fffff) + 0x3f3504f3) - 1.0f;
-  // 2^-k for k <= 127; 1 for k = 128 (u >= 2^127 sqrt(2), where c is 0)
+  // 2^-k for k <= 126; 0 for k = 127 and 1 for k = 128 (u >= 2^126 sqrt(2): c is 0 there)
   const float scale = bit_cast<float>(0x3f800000 - (ix & 0x3f800000));
   const float cs = c * scale;
   const float cc = mul_add(-cs, f, cs);
