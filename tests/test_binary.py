@@ -254,3 +254,38 @@ def test_gan_probability_kernels_give_bce_bits(dtype, rng):
         v = fl.gan_discriminator_loss(p[6:], p[6:][::-1].copy())
         want = 0.5 * (float(bce(ones[6:], p[6:])) + float(bce(zeros[6:], p[6:][::-1].copy())))
         assert float(v) == pytest.approx(want, rel=1e-6 if dtype == np.float32 else 1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_gradient_of_hard_targets_is_one_quotient(dtype, rng):
+    """The gradient takes one division, N / D; for the hard targets it is exactly
+    -pw / q (target 1) and 1 / (1 - q) (target 0), q = clip(p, eps, 1 - eps): the
+    expected values are those quotients in NumPy (correctly rounded, in dtype)."""
+    n = 4099
+    p = rng.uniform(size=n).astype(dtype)
+    p[:4] = [0.0, 1.0, 1e-12, 0.5]
+    y = (rng.random(n) < 0.5).astype(dtype)
+    pw = rng.uniform(0.0, 4.0, size=n).astype(dtype)
+    pw[:3] = 0.0
+    eps = dtype(1e-7)
+    q = np.clip(p, eps, dtype(1) - eps)
+    with np.errstate(divide="ignore"):
+        want = np.where(y == 1, -pw / q, dtype(1) / (dtype(1) - q)) + dtype(0)  # (+ 0: -0 of pw = 0 is +0)
+    want[(p < eps) | (p > dtype(1) - eps)] = 0  # the clip is flat there
+    got = fl.binary_cross_entropy.grad(y, p, pos_weight=pw, reduction="none")
+    assert got.dtype == dtype
+    assert got.tobytes() == want.tobytes()
+    # soft targets: N / D against the float64 (for float32) or mpmath (for float64) quotient sum
+    t = rng.uniform(size=n).astype(dtype)
+    got = fl.binary_cross_entropy.grad(t, p, pos_weight=pw, reduction="none")
+    if dtype == np.float32:
+        q64, t64, pw64 = (a.astype(np.float64) for a in (q, t, pw))
+        exact = -pw64 * t64 / q64 + (1 - t64) / (1 - q64)
+    else:
+        mpmath.mp.prec = 120
+        exact = np.array([float(-mpmath.mpf(w) * mpmath.mpf(a) / mpmath.mpf(b) + (1 - mpmath.mpf(a)) / (1 - mpmath.mpf(b)))
+                          for w, a, b in zip(pw, t, q)])
+    exact[(p < eps) | (p > dtype(1) - eps)] = 0
+    # |error| within a few ulp of the larger of the two terms (the cancellation near q = t is in both forms)
+    scale_ = np.maximum(np.abs(pw.astype(np.float64) * t / q), np.abs((1 - t) / (1 - q.astype(np.float64))))
+    assert np.all(np.abs(got - exact) <= 4 * np.finfo(dtype).eps * scale_ + np.finfo(dtype).tiny)

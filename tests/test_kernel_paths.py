@@ -223,3 +223,46 @@ def test_an_examples_results_do_not_depend_on_its_position(dtype, classes):
         for k in range(1, 34):
             for a, b in zip(full, results(k)):
                 assert a[-k:].tobytes() == b.tobytes(), (loss.name, kw, k)
+
+
+ELEMENTWISE_CALLS = [(fl.mse, {}), (fl.mae, {}), (fl.huber, {"delta": 0.7}), (fl.cauchy, {}), (fl.cauchy, {"scale": 3.0}),
+                     (fl.binary_cross_entropy, {}), (fl.binary_cross_entropy, {"from_logits": True}),
+                     (fl.binary_cross_entropy, {"label_smoothing": 0.1}), (fl.focal_loss, {}),
+                     (fl.focal_loss, {"gamma": 1.5, "from_logits": True})]
+
+
+@pytest.mark.parametrize("loss, prm", ELEMENTWISE_CALLS, ids=lambda x: getattr(x, "name", str(x)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.asmatrix
+def test_common_call_entry_point(loss, prm, dtype, rng):
+    """The mean and sum of the common elementwise call come from the binding's
+    _reduced entry point: the same bits as the general path (reached here with a
+    Fortran-ordered y_pred, which it copies), and None from it for every other call."""
+    from fastloss import _core
+    from fastloss._elementwise import _REDUCED
+    y = rng.uniform(size=(17, 9)).astype(dtype)
+    p = rng.uniform(0.01, 0.99, size=(17, 9)).astype(dtype)
+    config = loss._params(prm) if prm else loss._defaults
+    reduced = _REDUCED[config.fn]
+    assert reduced is getattr(_core, config.fn.__name__ + "_reduced")
+    for reduction, code in (("mean", 2), ("sum", 1)):
+        got = loss(y, p, reduction=reduction, **prm)
+        general = loss(y, np.asfortranarray(p), reduction=reduction, **prm)
+        direct = reduced(y, p, code, config.params)
+        assert type(got) is type(general) is type(direct) is np.dtype(dtype).type
+        assert got.tobytes() == general.tobytes() == direct.tobytes()
+    for yy, pp in [(y, np.asfortranarray(p)), (np.asfortranarray(y), p), (y, p.astype(np.float16)),
+                   (y.astype(np.float16), p.astype(np.float16)), (y, p.astype(np.float32 if dtype == np.float64 else
+                                                                      np.float64)),
+                   (np.asmatrix(y), p), (y, np.asmatrix(p)), (y[:, :0], p[:, :0]), (y[:1], p), (y, p.reshape(9, 17)),
+                   (y.reshape(-1), p), (list(y), p), (y[0, 0], p)]:
+        assert reduced(yy, pp, 2, config.params) is None
+    if config.unit_interval:  # outside the domain: None from the entry point, the general path's message
+        name = "y_pred" if "y_pred" in config.unit_interval else "y_true"
+        bad_y, bad_p = y.copy(), p.copy()
+        (bad_p if name == "y_pred" else bad_y)[3, 4] = 1.5
+        assert reduced(bad_y, bad_p, 2, config.params) is None
+        with pytest.raises(ValueError, match=name + r".*1\.5 at flat position 31"):
+            loss(bad_y, bad_p, **prm)
+    with pytest.raises(ValueError, match="reduce"):
+        reduced(y, p, 0, config.params)

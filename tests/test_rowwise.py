@@ -519,3 +519,54 @@ def test_sparse_probability_long_label_blocks_thread_invariant(dtype):
     assert got[0].tobytes() == got[1].tobytes()
     expected = -np.mean(np.log(p[np.arange(rows), labels].astype(np.float64)))
     assert float(got[0]) == pytest.approx(expected, rel=4 * float(np.finfo(dtype).eps))
+
+
+@pytest.mark.parametrize("loss", [CCE, SPARSE, KL], ids=lambda l: l.name)
+@pytest.mark.parametrize("from_logits", [False, True], ids=["probs", "logits"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.asmatrix
+def test_common_call_entry_point(loss, from_logits, dtype, rng):
+    """The mean and sum of the common call come from the binding's _reduced entry
+    point: the same bits as the general path (reached here with a Fortran-ordered
+    y_pred, which it copies to C order), and None from it for every other call."""
+    shape, classes = (33, 7), 7
+    z = rng.normal(size=shape).astype(dtype)
+    p = z if from_logits else (np.exp(z) / np.exp(z).sum(-1, keepdims=True)).astype(dtype)
+    if loss is SPARSE:
+        y = rng.integers(0, classes, size=shape[0])
+    else:
+        y = rng.dirichlet(np.ones(classes), size=shape[0]).astype(dtype)
+    reduced = loss._params({"from_logits": from_logits}).reduced  # _core.<kernel>_reduced
+    assert reduced.__name__ == loss._params({"from_logits": from_logits}).fn.__name__ + "_reduced"
+    for reduction, code in (("mean", 2), ("sum", 1)):
+        got = loss(y, p, from_logits=from_logits, reduction=reduction)
+        general = loss(y, np.asfortranarray(p), from_logits=from_logits, reduction=reduction)
+        direct = reduced(y, p, code, 0.0, 1e-7, None)
+        assert type(got) is type(general) is type(direct) is np.dtype(dtype).type
+        assert got.tobytes() == general.tobytes() == direct.tobytes()
+    # not the common call: None, and the general path takes it
+    others = [(y, np.asfortranarray(p)), (y, p.astype(np.float16)), (y, np.asmatrix(p)), (y, p[:, :0]),
+              (y, p.reshape(3, 11, classes)), (list(y), p), (y, p[0])]
+    if loss is SPARSE:
+        others += [(y.astype(np.int32), p), (y.astype(dtype), p), (y.reshape(3, 11), p.reshape(11, 3, classes))]
+    else:
+        others += [(y.astype(np.float16), p), (y[:1], p), (np.asfortranarray(y), p)]
+    for yy, pp in others:
+        assert reduced(yy, pp, 2, 0.0, 1e-7, None) is None
+    if not from_logits:  # outside the domain: None from the entry point, the general path's message
+        bad = p.copy()
+        bad[4, 2] = -0.5
+        assert reduced(y if loss is not SPARSE else np.full_like(y, 2), bad, 2, 0.0, 1e-7, None) is None
+        with pytest.raises(ValueError, match=r"-0\.5 at flat position 30"):
+            loss(y if loss is not SPARSE else np.full_like(y, 2), bad)
+    if loss is SPARSE:
+        with pytest.raises(IndexError, match=r"label 7 at flat position 5 is outside \[0, 7\)"):
+            bad_labels = y.copy()
+            bad_labels[5] = 7
+            reduced(bad_labels, p, 2, 0.0, 1e-7, None)
+        # every example ignored: the mean of nothing is left to the general path (NaN)
+        assert reduced(np.full_like(y, 3), p, 2, 0.0, 1e-7, 3) is None
+        with pytest.warns(RuntimeWarning):
+            assert np.isnan(loss(np.full_like(y, 3), p, from_logits=from_logits, ignore_index=3))
+    with pytest.raises(ValueError, match="reduce"):
+        reduced(y, p, 0, 0.0, 1e-7, None)

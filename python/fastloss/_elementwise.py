@@ -30,6 +30,11 @@ class Kernel(NamedTuple):
     unit_interval: tuple[str, ...] = ()
 
 
+# Each built-in kernel's _reduced entry point: the mean or sum of the common call,
+# checked by the binding (None from it for any other call).
+_REDUCED = {getattr(_core, name[:-8]): getattr(_core, name) for name in dir(_core) if name.endswith("_reduced")}
+
+
 def fixed_kernel(name: str):
     """configure() for a loss whose float parameters go to one kernel as they are."""
     fn = getattr(_core, name)
@@ -42,9 +47,19 @@ class ElementwiseLoss(TrueVsPredLoss):
     def __call__(self, y_true: Any, y_pred: Any, *, reduction: str = "mean", sample_weight: Any = None,
                  out: Any = None, **params: Any) -> Any:
         # TrueVsPredLoss.__call__ without the _run frame: the value is the entry
-        # point whose per-call cost matters most for small inputs.
-        return self._compute(VALUE, self._params(params) if params else self._defaults, y_true, y_pred,
-                             reduction, sample_weight, out)
+        # point whose per-call cost matters most for small inputs. Its common call
+        # (one dtype, one shape, C order, no weights, pos_weight 1) goes straight to
+        # the kernel's _reduced entry point, which makes that call's checks (mse of
+        # 100 float64: 2.5 -> 1.0 us, see the README).
+        config = self._params(params) if params else self._defaults
+        if out is None and sample_weight is None and (reduction == "mean" or reduction == "sum") and (
+                config.aux is None or config.aux is c.ONE):
+            reduced = _REDUCED.get(config.fn)
+            if reduced is not None:
+                value = reduced(y_true, y_pred, 2 if reduction == "mean" else 1, config.params)
+                if value is not None:
+                    return value
+        return self._compute(VALUE, config, y_true, y_pred, reduction, sample_weight, out)
 
     def _run(self, entry: int, y_true: Any, y_pred: Any, reduction: Any, sample_weight: Any, out: Any,
              params: dict[str, Any]) -> Any:

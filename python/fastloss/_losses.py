@@ -10,7 +10,7 @@ from . import _canonical as c
 from . import _core
 from ._elementwise import ElementwiseLoss, Kernel, fixed_kernel
 from ._gan import GanDiscriminatorLoss, GanGeneratorLoss
-from ._rowwise import RowKernel, RowwiseLoss
+from ._rowwise import RowKernel, RowwiseLoss, reduced_kernel
 from ._triplet import TripletConfig, TripletLoss, TripletMarginLoss
 from . import reference as _reference
 from ._loss import Param, clip_eps, flag, non_negative, optional, positive, unit_interval
@@ -355,19 +355,21 @@ def _label(name: str, value) -> int:
 
 def _cce_kernel(from_logits, axis, label_smoothing, class_weight, eps):
     fn = _core.categorical_cross_entropy_logits if from_logits else _core.categorical_cross_entropy
-    return RowKernel(fn, False, axis, label_smoothing, eps, None, class_weight, () if from_logits else ("y_pred",))
+    return RowKernel(fn, False, axis, label_smoothing, eps, None, class_weight, () if from_logits else ("y_pred",),
+                     reduced_kernel(fn, axis, class_weight))
 
 
 def _sparse_kernel(from_logits, axis, ignore_index, class_weight, label_smoothing, eps):
     fn = (_core.sparse_categorical_cross_entropy_logits if from_logits
           else _core.sparse_categorical_cross_entropy)
     return RowKernel(fn, True, axis, label_smoothing, eps, ignore_index, class_weight,
-                     () if from_logits else ("y_pred",))
+                     () if from_logits else ("y_pred",), reduced_kernel(fn, axis, class_weight))
 
 
 def _kl_kernel(from_logits, axis, eps):
     fn = _core.kl_divergence_logits if from_logits else _core.kl_divergence
-    return RowKernel(fn, False, axis, 0.0, eps, None, None, ("y_true",) if from_logits else ("y_true", "y_pred"))
+    return RowKernel(fn, False, axis, 0.0, eps, None, None, ("y_true",) if from_logits else ("y_true", "y_pred"),
+                     reduced_kernel(fn, axis, None))
 
 
 categorical_cross_entropy = register(RowwiseLoss, "categorical_cross_entropy", (
