@@ -267,6 +267,7 @@ def test_bce_gradient_of_hard_targets_is_one_quotient(dtype, rng):
     y = (rng.random(n) < 0.5).astype(dtype)
     pw = rng.uniform(0.0, 4.0, size=n).astype(dtype)
     pw[:3] = 0.0
+    p[4:8], y[4:8], pw[4:8] = 0.3, [1, 0, 1, 0], 0.0  # pw = 0 inside the clip range: +0 for target 1
     eps = dtype(1e-7)
     q = np.clip(p, eps, dtype(1) - eps)
     with np.errstate(divide="ignore"):
@@ -275,6 +276,7 @@ def test_bce_gradient_of_hard_targets_is_one_quotient(dtype, rng):
     got = fl.binary_cross_entropy.grad(y, p, pos_weight=pw, reduction="none")
     assert got.dtype == dtype
     assert got.tobytes() == want.tobytes()
+    assert not np.signbit(got[4]) and got[4] == 0 and got[5] == dtype(1) / (dtype(1) - dtype(0.3))
     # soft targets: N / D against the float64 (for float32) or mpmath (for float64) quotient sum
     t = rng.uniform(size=n).astype(dtype)
     got = fl.binary_cross_entropy.grad(t, p, pos_weight=pw, reduction="none")
@@ -282,9 +284,9 @@ def test_bce_gradient_of_hard_targets_is_one_quotient(dtype, rng):
         q64, t64, pw64 = (a.astype(np.float64) for a in (q, t, pw))
         exact = -pw64 * t64 / q64 + (1 - t64) / (1 - q64)
     else:
-        mpmath.mp.prec = 120
-        exact = np.array([float(-mpmath.mpf(w) * mpmath.mpf(a) / mpmath.mpf(b) + (1 - mpmath.mpf(a)) / (1 - mpmath.mpf(b)))
-                          for w, a, b in zip(pw, t, q)])
+        with mpmath.workprec(120):
+            exact = np.array([float(-mpmath.mpf(w) * mpmath.mpf(a) / mpmath.mpf(b)
+                                    + (1 - mpmath.mpf(a)) / (1 - mpmath.mpf(b))) for w, a, b in zip(pw, t, q)])
     exact[(p < eps) | (p > dtype(1) - eps)] = 0
     # |error| within a few ulp of the larger of the two terms (the cancellation near q = t is in both forms)
     scale_ = np.maximum(np.abs(pw.astype(np.float64) * t / q), np.abs((1 - t) / (1 - q.astype(np.float64))))

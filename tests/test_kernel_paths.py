@@ -225,7 +225,8 @@ def test_an_examples_results_do_not_depend_on_its_position(dtype, classes):
                 assert a[-k:].tobytes() == b.tobytes(), (loss.name, kw, k)
 
 
-ELEMENTWISE_CALLS = [(fl.mse, {}), (fl.mae, {}), (fl.huber, {"delta": 0.7}), (fl.cauchy, {}), (fl.cauchy, {"scale": 3.0}),
+ELEMENTWISE_CALLS = [(fl.mse, {}), (fl.mae, {}), (fl.huber, {"delta": 0.7}), (fl.cauchy, {}),
+                     (fl.cauchy, {"scale": 3.0}),
                      (fl.binary_cross_entropy, {}), (fl.binary_cross_entropy, {"from_logits": True}),
                      (fl.binary_cross_entropy, {"label_smoothing": 0.1}), (fl.focal_loss, {}),
                      (fl.focal_loss, {"gamma": 1.5, "from_logits": True})]
@@ -266,3 +267,22 @@ def test_common_call_entry_point(loss, prm, dtype, rng):
             loss(bad_y, bad_p, **prm)
     with pytest.raises(ValueError, match="reduce"):
         reduced(y, p, 0, config.params)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_triplet_margin_value_takes_the_common_call_entry_point(dtype, rng):
+    """triplet_margin's value goes through the elementwise fast path (d_neg as y, d_pos
+    as p): the same bits as the general path (a Fortran-ordered d_pos, copied there)
+    and as its kernel's _reduced entry point called directly."""
+    from fastloss import _core
+    d_pos = rng.uniform(0, 2, size=(13, 5)).astype(dtype)
+    d_neg = rng.uniform(0, 2, size=(13, 5)).astype(dtype)
+    for reduction, code in (("mean", 2), ("sum", 1)):
+        got = fl.triplet_margin(d_pos, d_neg, margin=0.5, reduction=reduction)
+        general = fl.triplet_margin(np.asfortranarray(d_pos), d_neg, margin=0.5, reduction=reduction)
+        direct = _core.triplet_margin_reduced(d_neg, d_pos, code, (0.5,))
+        assert type(got) is np.dtype(dtype).type
+        assert got.tobytes() == general.tobytes() == direct.tobytes()
+        # NumPy reference: the hinge's mean or sum in float64, rounded once to dtype
+        hinge = np.maximum(d_pos.astype(np.float64) - d_neg + 0.5, 0)
+        assert got == pytest.approx(hinge.mean() if reduction == "mean" else hinge.sum(), rel=1e-6)

@@ -521,14 +521,21 @@ def test_sparse_probability_long_label_blocks_thread_invariant(dtype):
     assert float(got[0]) == pytest.approx(expected, rel=4 * float(np.finfo(dtype).eps))
 
 
+COMMON_CALL_OPTIONS = {CCE: {"label_smoothing": 0.3, "eps": 0.01}, KL: {"eps": 0.3},
+                       SPARSE: {"label_smoothing": 0.2, "ignore_index": 2, "eps": 0.05}}
+
+
 @pytest.mark.parametrize("loss", [CCE, SPARSE, KL], ids=lambda l: l.name)
 @pytest.mark.parametrize("from_logits", [False, True], ids=["probs", "logits"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("options", [False, True], ids=["defaults", "options"])
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.asmatrix
-def test_common_call_entry_point(loss, from_logits, dtype, rng):
+def test_common_call_entry_point(loss, from_logits, dtype, options, rng):
     """The mean and sum of the common call come from the binding's _reduced entry
     point: the same bits as the general path (reached here with a Fortran-ordered
-    y_pred, which it copies to C order), and None from it for every other call."""
+    y_pred, which it copies to C order), and None from it for every other call;
+    with the loss's options too (label smoothing, eps, ignore_index)."""
+    prm = {"from_logits": from_logits, **(COMMON_CALL_OPTIONS[loss] if options else {})}
     shape, classes = (33, 7), 7
     z = rng.normal(size=shape).astype(dtype)
     p = z if from_logits else (np.exp(z) / np.exp(z).sum(-1, keepdims=True)).astype(dtype)
@@ -536,14 +543,17 @@ def test_common_call_entry_point(loss, from_logits, dtype, rng):
         y = rng.integers(0, classes, size=shape[0])
     else:
         y = rng.dirichlet(np.ones(classes), size=shape[0]).astype(dtype)
-    reduced = loss._params({"from_logits": from_logits}).reduced  # _core.<kernel>_reduced
-    assert reduced.__name__ == loss._params({"from_logits": from_logits}).fn.__name__ + "_reduced"
+    cfg = loss._params(prm)
+    reduced = cfg.reduced  # _core.<kernel>_reduced
+    assert reduced.__name__ == cfg.fn.__name__ + "_reduced"
     for reduction, code in (("mean", 2), ("sum", 1)):
-        got = loss(y, p, from_logits=from_logits, reduction=reduction)
-        general = loss(y, np.asfortranarray(p), from_logits=from_logits, reduction=reduction)
-        direct = reduced(y, p, code, 0.0, 1e-7, None)
+        got = loss(y, p, reduction=reduction, **prm)
+        general = loss(y, np.asfortranarray(p), reduction=reduction, **prm)
+        direct = reduced(y, p, code, cfg.label_smoothing, cfg.eps, cfg.ignore_index)
         assert type(got) is type(general) is type(direct) is np.dtype(dtype).type
         assert got.tobytes() == general.tobytes() == direct.tobytes()
+        if options and not (loss is KL and from_logits):  # the options reach the kernel (KL of logits takes no eps)
+            assert got != loss(y, p, from_logits=from_logits, reduction=reduction)
     # not the common call: None, and the general path takes it
     others = [(y, np.asfortranarray(p)), (y, p.astype(np.float16)), (y, np.asmatrix(p)), (y, p[:, :0]),
               (y, p.reshape(3, 11, classes)), (list(y), p), (y, p[0])]

@@ -41,6 +41,20 @@ py::object run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mod
 // other call and for an input outside the loss's domain, which the general path
 // then computes or names. (The checks that the Python tier made for this took
 // about 1.8 us of a 2.5 us call of mse on 100 elements.)
+// pos_weight 1 for run_elementwise_reduced: a one-element operand of each dtype,
+// made when the module is imported (a function-local static would build arrays
+// under its guard, where a garbage collection that releases the GIL could let
+// another thread wait on the guard holding it), never freed (see the class
+// weights of register_rowwise.cpp).
+PyObject* pos_weight_ones[2] = {nullptr, nullptr};
+
+template <class T>
+PyObject* one_element_ones() {
+  py::array_t<T> a(1);
+  a.mutable_at(0) = T(1);
+  return a.release().ptr();
+}
+
 py::object run_elementwise_reduced(ElementwiseKernels KernelTable::*member, py::handle y_h, py::handle p_h,
                                    int reduce, py::handle params_h) {
   if (reduce != 1 && reduce != 2) throw py::value_error("reduce must be 1 or 2");
@@ -54,20 +68,8 @@ py::object run_elementwise_reduced(ElementwiseKernels KernelTable::*member, py::
     return py::none();
   for (int i = 0; i < ya->nd; ++i)
     if (ya->dimensions[i] != pa->dimensions[i]) return py::none();
-  // pos_weight 1: a one-element operand of each dtype (never freed: see the class
-  // weights of register_rowwise.cpp)
-  static PyObject* const ones[2] = {
-      [] {
-        py::array_t<float> a(1);
-        a.mutable_at(0) = 1.0f;
-        return a.release().ptr();
-      }(),
-      [] {
-        py::array_t<double> a(1);
-        a.mutable_at(0) = 1.0;
-        return a.release().ptr();
-      }()};
-  const py::handle a_h = (kernel_table().*member).uses_aux ? py::handle(ones[y.dtype]) : py::handle(py::none());
+  const py::handle a_h =
+      (kernel_table().*member).uses_aux ? py::handle(pos_weight_ones[y.dtype]) : py::handle(py::none());
   const double n = static_cast<double>(y.size);
   try {
     return run_elementwise(member, kSum, y_h, p_h, a_h, py::none(), py::none(), py::none(), py::none(),
@@ -80,6 +82,8 @@ py::object run_elementwise_reduced(ElementwiseKernels KernelTable::*member, py::
 }  // namespace
 
 void register_elementwise(py::module_& m) {
+  pos_weight_ones[kF32] = one_element_ones<float>();
+  pos_weight_ones[kF64] = one_element_ones<double>();
 #define FASTLOSS_X(name, Functor, count)                                                            \
   m.def(                                                                                            \
       #name,                                                                                        \

@@ -150,7 +150,8 @@ class TripletMarginLoss(Loss):
 
     def __call__(self, d_pos: Any, d_neg: Any, *, reduction: str = "mean", sample_weight: Any = None,
                  out: Any = None, **params: Any) -> Any:
-        return self._run(VALUE, d_pos, d_neg, reduction, sample_weight, out, params)
+        return self._elementwise._value(self._params(params) if params else self._defaults, d_neg, d_pos, reduction,
+                                        sample_weight, out)
 
     def grad(self, d_pos: Any, d_neg: Any, *, reduction: str = "mean", sample_weight: Any = None, out: Any = None,
              **params: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +171,7 @@ class TripletMarginLoss(Loss):
         cfg = self._params(params) if params else self._defaults
         ew = self._elementwise
         if entry == VALUE:
-            return ew._compute(VALUE, cfg, d_neg, d_pos, reduction, sample_weight, out)
+            return ew._value(cfg, d_neg, d_pos, reduction, sample_weight, out)
         if out is not None:
             raise ValueError("out= is only taken by the value of triplet_margin (reduction='none')")
         pos = c.as_array(d_pos, "d_pos")
