@@ -34,13 +34,6 @@ py::object run_elementwise(ElementwiseKernels KernelTable::*member, unsigned mod
   return sum_result(sum, mode, denominator, call.dtype);
 }
 
-// _core.<loss>_reduced(y, p, reduce, params): the value of the common call, y and p
-// C-contiguous non-empty ndarrays (not subclasses) of one shape and of float32 or
-// float64, no weights, the auxiliary operand (BCE's pos_weight) 1: with reduce = 1
-// the sum, with reduce = 2 the mean, as a NumPy scalar of their dtype. None for any
-// other call and for an input outside the loss's domain, which the general path
-// then computes or names. (The checks that the Python tier made for this took
-// about 1.8 us of a 2.5 us call of mse on 100 elements.)
 // pos_weight 1 for run_elementwise_reduced: a one-element operand of each dtype,
 // made when the module is imported (a function-local static would build arrays
 // under its guard, where a garbage collection that releases the GIL could let
@@ -55,6 +48,13 @@ PyObject* one_element_ones() {
   return a.release().ptr();
 }
 
+// _core.<loss>_reduced(y, p, reduce, params): the value of the common call, y and p
+// C-contiguous non-empty ndarrays (not subclasses) of one shape and of float32 or
+// float64, no weights, the auxiliary operand (BCE's pos_weight) 1: with reduce = 1
+// the sum, with reduce = 2 the mean, as a NumPy scalar of their dtype. None for any
+// other call and for an input outside the loss's domain, which the general path
+// then computes or names. (The checks that the Python tier made for this took
+// about 1.8 us of a 2.5 us call of mse on 100 elements.)
 py::object run_elementwise_reduced(ElementwiseKernels KernelTable::*member, py::handle y_h, py::handle p_h,
                                    int reduce, py::handle params_h) {
   if (reduce != 1 && reduce != 2) throw py::value_error("reduce must be 1 or 2");
