@@ -9,7 +9,9 @@
 
 namespace fastloss {
 
+#ifdef FASTLOSS_HAVE_BASELINE
 namespace baseline { void fill_kernel_table(KernelTable&); }
+#endif
 #ifdef FASTLOSS_HAVE_AVX2
 namespace avx2 { void fill_kernel_table(KernelTable&); }
 #endif
@@ -25,8 +27,10 @@ struct IsaEntry {
   bool (*supported)();
 };
 
+#ifdef FASTLOSS_HAVE_BASELINE
 bool always() { return true; }
-#ifdef FASTLOSS_HAVE_AVX2
+#endif
+#if defined(FASTLOSS_HAVE_AVX2) || defined(FASTLOSS_HAVE_AVX512)
 bool cpu_avx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
          __builtin_cpu_supports("f16c");
@@ -47,7 +51,9 @@ const IsaEntry kIsas[] = {
 #ifdef FASTLOSS_HAVE_AVX2
     {"avx2", &avx2::fill_kernel_table, &cpu_avx2},
 #endif
+#ifdef FASTLOSS_HAVE_BASELINE
     {"baseline", &baseline::fill_kernel_table, &always},
+#endif
 };
 
 KernelTable make_table(const IsaEntry& e) {
@@ -70,7 +76,8 @@ KernelTable initial_table() {
   if (const char* forced = std::getenv("FASTLOSS_ISA"); forced && *forced) return make_table(entry(forced));
   for (const IsaEntry& e : kIsas)
     if (e.supported()) return make_table(e);
-  return make_table(kIsas[sizeof(kIsas) / sizeof(kIsas[0]) - 1]);
+  // (only a build with FASTLOSS_ONLY_ISAS that leaves out baseline gets here)
+  throw std::runtime_error("fastloss was built without kernels that this CPU runs (FASTLOSS_ONLY_ISAS without baseline)");
 }
 
 KernelTable& current() {
