@@ -18,6 +18,15 @@ REDUCTIONS = ["mean", "sum", "none"]
 RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 2e-5, np.dtype(np.float16): 2e-3}
 
 
+@pytest.fixture(autouse=True)
+def _default_threads():
+    """Every test starts from the default thread count, whichever tests ran before
+    it in its process (pytest-xdist deals the tests out to processes differently
+    from run to run)."""
+    fl.set_num_threads(0)
+    yield
+
+
 def inputs(loss, n, dtype, rng, shape=None, **params):
     """y_true, y_pred for ``loss``'s domain (and its from_logits), of ``dtype``."""
     shape = (n,) if shape is None else shape
