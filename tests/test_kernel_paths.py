@@ -198,6 +198,37 @@ def test_an_elements_results_do_not_depend_on_its_position(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_elements_value_in_a_sum_does_not_depend_on_its_position(dtype):
+    """As above for the reduced value (the kernels' sum mode, which the mean and
+    the sum take): the "sum" of one element, which is all tail, is its value from
+    reduction="none" in a full chunk, bit for bit; and so are the sums of two
+    elements' (float64 holds their sum exactly, as it does in the kernel). (GCC
+    left the sum mode's tail scalar for the float32 losses of probabilities: BCE,
+    focal, the GAN losses took glibc's scalar logf there, whose last bits differ
+    from libmvec's.) Expected: reduction="none" of the same elements in a chunk of 16
+    or more, added in float64 (NumPy)."""
+    from conftest import ALL_LOSSES, inputs
+
+    rng = np.random.default_rng(9)
+    cases = [(loss, {}) for loss in ALL_LOSSES] + [(fl.binary_cross_entropy, {"label_smoothing": 0.1}),
+                                                   (fl.focal_loss, {"gamma": 1.5})]
+    for loss, kw in cases:
+        y, p = inputs(loss, 64, dtype, rng)
+        each = loss(y, p, reduction="none", **kw)
+        for i in range(0, 64, 2):
+            one = loss(y[i:i + 1], p[i:i + 1], reduction="sum", **kw)
+            assert one.tobytes() == each[i:i + 1].tobytes(), (loss.name, kw, i, one, each[i])
+            two = loss(y[i:i + 2], p[i:i + 2], reduction="sum", **kw)
+            want = dtype(float(each[i]) + float(each[i + 1]))
+            assert two.tobytes() == want.tobytes(), (loss.name, kw, i, two, want)
+    gen = fl.gan_generator_loss
+    _, p = inputs(fl.binary_cross_entropy, 64, dtype, rng)
+    each = gen(p, reduction="none")
+    for i in range(64):
+        assert gen(p[i:i + 1], reduction="sum").tobytes() == each[i:i + 1].tobytes(), ("gan_generator_loss", i)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("classes", [3, 10, 17])
 def test_an_examples_results_do_not_depend_on_its_position(dtype, classes):
     """The row-wise losses, as above: an example's value (reduction="none"),
