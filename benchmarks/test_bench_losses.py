@@ -184,3 +184,38 @@ def test_bandwidth_probe(benchmark, case, dtype, n):
     benchmark.group = _group(case, "value", dtype, n)
     result = benchmark(_bench.probe_call(case, args))
     np.testing.assert_allclose(result, sum(np.sum(a, dtype=np.float64) for a in args), rtol=1e-6)
+
+
+def _hard_inputs(kind, dtype, n, hard):
+    """(loss, args) on soft inputs, or on the same with hard ones: BCE with
+    half its predictions exactly 0 or 1, CCE with half its probabilities 0, KL against
+    one-hot targets (9 zeros in every row of 10)."""
+    rng = np.random.default_rng(n)
+    if kind == "binary_cross_entropy":
+        y = rng.integers(0, 2, n).astype(dtype)
+        p = rng.uniform(0.01, 0.99, n)
+        if hard:
+            p[::2] = y[::2]  # correct hard predictions: 0 or 1
+        return fl.binary_cross_entropy, (y, p.astype(dtype))
+    rows = n // 10
+    probs = rng.dirichlet(np.ones(10), rows)
+    onehot = np.eye(10)[rng.integers(0, 10, rows)]
+    if kind == "categorical_cross_entropy":
+        if hard:
+            probs[:, 1::2] = 0.0
+        return fl.categorical_cross_entropy, (onehot.astype(dtype), probs.astype(dtype))
+    target = onehot if hard else np.roll(probs, 1, axis=1)
+    return fl.kl_divergence, (target.astype(dtype), probs.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=_id)
+@pytest.mark.parametrize("inputs", ["soft", "hard"])
+@pytest.mark.parametrize("kind", ["binary_cross_entropy", "categorical_cross_entropy", "kl_divergence"])
+def test_hard_inputs(benchmark, kind, inputs, dtype):
+    """Exact 0s and 1s among the probabilities (or targets) take as long as soft
+    ones (libmvec's vector log hands a lane of log 0 to the scalar log: see
+    math::ClippedLogs); n = 1e6, one group per loss and dtype."""
+    loss, args = _hard_inputs(kind, dtype, 10**6, inputs == "hard")
+    benchmark.group = f"hard inputs {kind} {np.dtype(dtype).name} n=1e6"
+    result = benchmark(lambda: loss(*args))
+    np.testing.assert_allclose(float(result), float(loss.reference(*args)), rtol=RTOL[np.dtype(dtype)])

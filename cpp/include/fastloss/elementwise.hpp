@@ -169,7 +169,9 @@ double elementwise_block(const F& f, const ElementwiseView<T>& v, index_t len, T
   alignas(64) double acc[kLanes] = {};
   alignas(64) int invalid[kLanes] = {};
   index_t i = 0;
-  if constexpr ((M & (kValue | kGrad | kHess)) != 0) {
+  // (streamed only for the cheap functors, see elementwise(): for the others the loop
+  // is not compiled, which GCC 12 also failed to vectorize for some of them)
+  if constexpr ((M & (kValue | kGrad | kHess)) != 0 && F::cost == kCheap) {
     if (stream) i = elementwise_streamed<M>(f, v, len, scale, acc, invalid);
   }
   for (; i + kLanes <= len; i += kLanes) elementwise_lanes<M>(f, offset<M, F>(v, i), scale, acc, invalid);
