@@ -189,7 +189,8 @@ def test_bandwidth_probe(benchmark, case, dtype, n):
 def _hard_inputs(kind, dtype, n, hard):
     """(loss, args) on soft inputs, or on the same with hard ones: BCE with
     half its predictions exactly 0 or 1, CCE with half its probabilities 0, KL against
-    one-hot targets (9 zeros in every row of 10)."""
+    one-hot targets (9 zeros in every row of 10), CCE from logits with half its
+    logits -inf (masked classes)."""
     rng = np.random.default_rng(n)
     if kind == "binary_cross_entropy":
         y = rng.integers(0, 2, n).astype(dtype)
@@ -198,6 +199,13 @@ def _hard_inputs(kind, dtype, n, hard):
             p[::2] = y[::2]  # correct hard predictions: 0 or 1
         return fl.binary_cross_entropy, (y, p.astype(dtype))
     rows = n // 10
+    if kind == "categorical_cross_entropy_logits":
+        logits = rng.normal(size=(rows, 10))
+        labels = rng.integers(0, 5, rows) * 2
+        if hard:
+            logits[:, 1::2] = -np.inf  # masked classes (never the label)
+        return (lambda t, z: fl.categorical_cross_entropy(t, z, from_logits=True),
+                (np.eye(10)[labels].astype(dtype), logits.astype(dtype)))
     probs = rng.dirichlet(np.ones(10), rows)
     onehot = np.eye(10)[rng.integers(0, 10, rows)]
     if kind == "categorical_cross_entropy":
@@ -210,12 +218,21 @@ def _hard_inputs(kind, dtype, n, hard):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=_id)
 @pytest.mark.parametrize("inputs", ["soft", "hard"])
-@pytest.mark.parametrize("kind", ["binary_cross_entropy", "categorical_cross_entropy", "kl_divergence"])
+@pytest.mark.parametrize("kind", ["binary_cross_entropy", "categorical_cross_entropy", "kl_divergence",
+                                  "categorical_cross_entropy_logits"])
 def test_hard_inputs(benchmark, kind, inputs, dtype):
-    """Exact 0s and 1s among the probabilities (or targets) take as long as soft
-    ones (libmvec's vector log hands a lane of log 0 to the scalar log: see
-    math::ClippedLogs); n = 1e6, one group per loss and dtype."""
+    """Exact 0s and 1s among the probabilities (or targets), and -inf logits, take
+    as long as soft ones (libmvec's vector log and exp hand a lane of log 0, or of
+    exp(-inf), to the scalar function: see math::ClippedLogs and math::exp_nonpos);
+    n = 1e6, one group per loss and dtype."""
     loss, args = _hard_inputs(kind, dtype, 10**6, inputs == "hard")
     benchmark.group = f"hard inputs {kind} {np.dtype(dtype).name} n=1e6"
     result = benchmark(lambda: loss(*args))
-    np.testing.assert_allclose(float(result), float(loss.reference(*args)), rtol=RTOL[np.dtype(dtype)])
+    if kind.endswith("_logits"):
+        # the masked classes add nothing (e^-inf = 0, target 0): the reference on the others
+        t, z = args
+        keep = np.isfinite(z).all(axis=0)
+        want = fl.categorical_cross_entropy.reference(t[:, keep], z[:, keep], from_logits=True)
+    else:
+        want = loss.reference(*args)
+    np.testing.assert_allclose(float(result), float(want), rtol=RTOL[np.dtype(dtype)])

@@ -171,7 +171,8 @@ for name, loss, args, kw in calls:
 # function: exp(-|z|) by math::exp_nonpos, log1p(e^-|z|) by math::log1p_unit and
 # cauchy's log1p(r^2) by math::log1p_nonneg (the row-wise ones from logits still call
 # libmvec's log1p for log s, per row or lane).
-INLINE_FLOAT32 = {"cauchy", "bce_logits", "focal_logits", "sparse_logits_wide"}
+# the cases whose every transcendental is inline code (math::exp_nonpos, log1p_unit, log1p_nonneg)
+INLINE = {"float32": {"cauchy", "bce_logits", "focal_logits", "sparse_logits_wide"}, "float64": {"sparse_logits_wide"}}
 
 
 @pytest.mark.skipif(shutil.which("cc") is None or not __import__("sys").platform.startswith("linux"),
@@ -184,10 +185,11 @@ def test_transcendentals_run_as_vector_calls(tmp_path):
       would make one or two per element): the work is done by libmvec, also for
       reduction="none" (whose row-wise loop over few classes was once left
       scalar, 4-5x slower than the mean);
-    - float32 losses of logits take exp(z - max) and exp(-|z|) from the inline
-      float exp (math::exp_nonpos), not from libmvec's expf (whose call spilled
-      the loops' accumulators around each call); a float32 loss whose every
-      transcendental is inline makes no call at all;
+    - the losses of logits take exp(z - max) and exp(-|z|) from the inline
+      exp (math::exp_nonpos), not from libmvec's (whose float call spilled the
+      loops' accumulators around each call, and whose double one hands arguments
+      below -708.4 to the scalar exp); a loss whose every transcendental is
+      inline makes no call at all;
     - value_and_grad of every loss makes no more vector calls than the value:
       the derivatives reuse the value's transcendentals. (GCC once turned
       log(clip(p)) into calls on the broadcast clip bounds, two or three vector
@@ -200,14 +202,12 @@ def test_transcendentals_run_as_vector_calls(tmp_path):
     for (case, dtype, entry), (scalar_calls, *vector_calls) in counted.items():
         # row-wise losses may call scalar functions once per row outside the SIMD loop (20,000 rows)
         assert scalar_calls <= 20_000 // 4, (case, dtype, entry, scalar_calls, r.stdout)
-        if dtype == "float32" and case in INLINE_FLOAT32:
-            # every transcendental of these is inline float code (math::exp_nonpos, log1p_unit,
-            # log1p_nonneg)
+        if case in INLINE[dtype]:
             assert sum(vector_calls) == 0, (case, dtype, entry, r.stdout)
         else:
             assert sum(vector_calls) > 0, (case, dtype, entry, r.stdout)  # the interposition sees the vector calls
-        if dtype == "float32" and "logits" in case:
-            # exp(z - max) and exp(-|z|) of float logits: the inline exp, never libmvec's expf
+        if "logits" in case:
+            # exp(z - max) and exp(-|z|) of logits: the inline exp, never libmvec's
             assert vector_calls[1] == 0, (case, dtype, entry, r.stdout)
     for case in sorted({c for c, _, _ in counted}):
         for dtype in ("float32", "float64"):
@@ -232,6 +232,9 @@ onehot = np.eye(10)[np.arange(n // 10) % 10]
 wide = rng.uniform(0.01, 1.0, size=(n // 100, 100))
 wide /= wide.sum(axis=1, keepdims=True)
 onehot_wide = np.eye(100)[np.arange(n // 100) % 100]
+masked = np.log(rows)
+masked[:, 1::2] = -np.inf  # masked classes: exp(-inf)
+far = np.where(y01 > 0, 800.0, -800.0)  # logits whose exp(-|z|) is below 2^-1022 (and float32's 2^-149)
 calls = [
     ("bce", fl.binary_cross_entropy, lambda d: (d(y01), d(hard)), {}),
     ("bce_ones", fl.binary_cross_entropy, lambda d: (d(y01), d(ones)), {}),
@@ -244,6 +247,9 @@ calls = [
     ("kl_wide", fl.kl_divergence, lambda d: (d(onehot_wide), d(wide)), {}),
     ("kl_logits", fl.kl_divergence, lambda d: (d(onehot), d(np.log(rows))), {"from_logits": True}),
     ("kl_logits_wide", fl.kl_divergence, lambda d: (d(onehot_wide), d(np.log(wide))), {"from_logits": True}),
+    ("cce_logits_masked", fl.categorical_cross_entropy,
+     lambda d: (d(np.eye(10)[np.arange(n // 10) % 5 * 2]), d(masked)), {"from_logits": True}),
+    ("bce_logits_far", fl.binary_cross_entropy, lambda d: (d(y01), d(far)), {"from_logits": True}),
 ]
 for name, loss, args, kw in calls:
     for dtype in (np.float32, np.float64):
@@ -261,7 +267,7 @@ for name, loss, args, kw in calls:
 @pytest.mark.skipif(shutil.which("cc") is None or not __import__("sys").platform.startswith("linux"),
                     reason="needs a C compiler and Linux (LD_PRELOAD)")
 @pytest.mark.skipif(_core.isa() == "baseline", reason="the baseline kernels leave some of these loops scalar")
-def test_probabilities_of_0_take_no_scalar_calls(tmp_path):
+def test_probabilities_of_0_and_infinite_logits_take_no_scalar_calls(tmp_path):
     """libmvec's vector log hands every lane with a special argument (log 0) to the
     scalar log, about 20x the cost of the lane: hard predictions (probabilities of
     exactly 0) made BCE, focal and CCE 2.5x-3.3x slower, and one-hot targets KL 3x-4x
@@ -272,9 +278,12 @@ def test_probabilities_of_0_take_no_scalar_calls(tmp_path):
     more, the log of the row's sum of exponentials, outside the SIMD loop (1,000
     rows; with 10 classes the rows run in lanes, vector logs alone). Before the fix
     KL from logits of 100 classes made 4963 (float64: the last 4 classes of each
-    row ran scalar)."""
+    row ran scalar). So do logits of -inf (masked classes) and of +-800, whose
+    exp(z - max) or exp(-|z|) is below 2^-1022: libmvec's double exp hands those
+    lanes to the scalar exp too (float64 CCE from logits, half of them -inf: 3x
+    slower); math::exp_nonpos is inline."""
     r, lines = run_counted(tmp_path, HARD_PROBE)
-    assert len(lines) == 11 * 2 * 2, r.stdout
+    assert len(lines) == 13 * 2 * 2, r.stdout
     for name, dtype, entry, scalar in lines:
         bound = 1000 + 16 if name == "kl_logits_wide" else 16
         assert int(scalar) <= bound, (name, dtype, entry, scalar, r.stdout)

@@ -2,7 +2,9 @@
 // against float64 glibc, in ulp of the float result (the smallest subnormal below
 // 2^-126): math::exp_nonpos over every float <= 0 (with -inf, -0 and NaN) and
 // math::log1p_unit over every float in [0, 1] and math::log1p_nonneg over every float
-// in [0, inf] (with an argument k: every k-th float of those, and the ends). Built and
+// in [0, inf] (with an argument k: every k-th float of those, and the ends), and the
+// double math::exp_nonpos at 2^26 / k pseudo-random arguments in [-746, 0] against the
+// x87's long double expl, in ulp of the double result. Built and
 // run by tests/test_inline_math.py; prints "<name> <worst ulp> <at>" for each, and
 // "special <name>" for each wrong special value.
 #include <cmath>
@@ -30,7 +32,13 @@ __attribute__((noinline)) void run_log1p_nonneg(const float* __restrict x, float
   for (long i = 0; i < n; ++i) y[i] = m::log1p_nonneg(x[i]);
 }
 
+__attribute__((noinline)) void run_exp_double(const double* __restrict x, double* __restrict y, long n) {
+#pragma omp simd
+  for (long i = 0; i < n; ++i) y[i] = m::exp_nonpos(x[i]);
+}
+
 static double (*volatile ref_exp)(double) = ::exp;  // volatile: glibc's scalar double functions
+static long double (*volatile ref_expl)(long double) = ::expl;  // x87: 11 bits more than double
 static double (*volatile ref_log1p)(double) = ::log1p;
 
 static double ulp_error(float got, double exact) {
@@ -39,6 +47,54 @@ static double ulp_error(float got, double exact) {
   std::frexp(exact, &e);  // exact = f 2^e, f in [0.5, 1): float ulp 2^(e - 24), at least 2^-149
   const double ulp = std::ldexp(1.0, e - 24 < -149 ? -149 : e - 24);
   return exact == 0.0 ? (got == 0.0f ? 0.0 : std::fabs(got) / std::ldexp(1.0, -149)) : std::fabs(got - exact) / ulp;
+}
+
+// in ulp of the double result (the smallest subnormal below 2^-1022)
+static double ulp_error_double(double got, long double exact) {
+  if (got != got || exact != exact) return (got != got) == (exact != exact) ? 0.0 : 1e30;
+  int e;
+  std::frexp(static_cast<double>(exact), &e);
+  const long double ulp = std::ldexp(1.0L, e - 53 < -1074 ? -1074 : e - 53);
+  return static_cast<double>(std::fabs(static_cast<long double>(got) - exact) / ulp);
+}
+
+// math::exp_nonpos in double at n pseudo-random arguments in [-746, 0], half of them
+// uniform in value, half uniform in their bits (so every exponent down to the
+// subnormals), against long double expl
+static void sample_exp_double(long n) {
+  std::vector<double> x(n), y(n);
+  std::uint64_t state = 0x9e3779b97f4a7c15ull;
+  const std::uint64_t lowest = 0xc087500000000000ull;  // the bits of -746.0
+  for (long i = 0; i < n; ++i) {
+    state += 0x9e3779b97f4a7c15ull;  // splitmix64
+    std::uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    if (i & 1) {
+      const std::uint64_t bits = 0x8000000000000000ull + z % (lowest - 0x8000000000000000ull + 1);
+      std::memcpy(&x[i], &bits, 8);
+    } else {
+      x[i] = -746.0 * static_cast<double>(z >> 11) * 0x1p-53;
+    }
+  }
+  run_exp_double(x.data(), y.data(), n);
+  double worst = 0.0, at = 0.0;
+  for (long i = 0; i < n; ++i) {
+    const double err = ulp_error_double(y[i], ref_expl(static_cast<long double>(x[i])));
+    if (err > worst) worst = err, at = x[i];
+  }
+  std::printf("exp_nonpos_double %.6f %a\n", worst, at);
+  // -0, +0 and -inf exactly, NaN, the ends of the subnormal results and beyond
+  const double special[] = {0.0, -0.0, -INFINITY, NAN, -708.39, -745.13, -745.14, -746.0, -800.0, -1e300};
+  double got[10];
+  run_exp_double(special, got, 10);
+  for (int i = 0; i < 10; ++i) {
+    const long double want = i == 2 ? 0.0L : ref_expl(static_cast<long double>(special[i]));
+    const bool exact_case = i < 3 || i > 6;  // 1, 1, 0, ..., 0, 0, 0
+    if (ulp_error_double(got[i], want) > 1.0 || (exact_case && got[i] != static_cast<double>(want)))
+      std::printf("special exp_nonpos(%a) = %a\n", special[i], got[i]);
+  }
 }
 
 template <class Run, class Ref>
@@ -93,5 +149,6 @@ int main(int argc, char** argv) {
     if (!ok)
       std::printf("special log1p_nonneg(%a) = %a\n", static_cast<double>(special_l[i]), static_cast<double>(got_l[i]));
   }
+  sample_exp_double(static_cast<long>((1ull << 26) / step));
   return 0;
 }
