@@ -114,7 +114,7 @@ struct BceLogits {
   // (two quotients, each of a rounded 1 + e, before), at no measurable cost.
   FASTLOSS_INLINE T hess(T y, T z, T pw) const {
     const T t = y * keep + add;
-    const T e = math::exp_nonpos(-math::abs(z));
+    const T e = math::exp_neg_abs(z);
     const T u = T(1) + e, du = e - (u - T(1));
     return ((pw - T(1)) * t + T(1)) * (e / (u * u)) * (T(1) - T(2) * du / u);
   }
