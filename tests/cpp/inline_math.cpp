@@ -49,11 +49,14 @@ static double ulp_error(float got, double exact) {
   return exact == 0.0 ? (got == 0.0f ? 0.0 : std::fabs(got) / std::ldexp(1.0, -149)) : std::fabs(got - exact) / ulp;
 }
 
-// in ulp of the double result (the smallest subnormal below 2^-1022)
+// in ulp of the double result (the smallest subnormal below 2^-1022); the exponent is
+// the long double exact value's (rounded to double first, a value below 2^-1075 would
+// be 0 and its ulp 2^-53)
 static double ulp_error_double(double got, long double exact) {
   if (got != got || exact != exact) return (got != got) == (exact != exact) ? 0.0 : 1e30;
+  if (exact == 0.0L) return got == 0.0 ? 0.0 : std::fabs(got) / 0x1p-1074;
   int e;
-  std::frexp(static_cast<double>(exact), &e);
+  std::frexp(exact, &e);  // the long double overload
   const long double ulp = std::ldexp(1.0L, e - 53 < -1074 ? -1074 : e - 53);
   return static_cast<double>(std::fabs(static_cast<long double>(got) - exact) / ulp);
 }
