@@ -11,6 +11,7 @@
 // derivatives are taken as 0).
 #pragma once
 #include <cmath>
+#include <cstdint>
 
 #include "blocked_sum.hpp"
 #include "kernel_table.hpp"
@@ -194,6 +195,23 @@ struct Triplets {
     const T* ya = pos + e0 * dim;
     const T* za = neg + e0 * dim;
     alignas(64) double b0[kLanes * kLanes + kLanes], b1[kLanes * kLanes + kLanes], b2[kLanes * kLanes + kLanes];
+    if constexpr (Full) {
+      // The three inputs' lines 2 KB ahead: the hardware prefetcher alone left the
+      // loads waiting between these compute-heavy groups (C = 10, 1e6 examples, two
+      // threads: 0.79x-0.83x the time, float32 and float64; 1 KB to 8 KB ahead alike;
+      // prefetching the current group instead, 1.02x). A prefetch does not fault: the
+      // addresses (integers, past the end of the array at its end) need not be valid.
+      constexpr std::uintptr_t kAhead = 2048;
+      const std::uintptr_t bytes = static_cast<std::uintptr_t>(count) * sizeof(T);
+      const std::uintptr_t px = reinterpret_cast<std::uintptr_t>(xa) + kAhead,
+                           py = reinterpret_cast<std::uintptr_t>(ya) + kAhead,
+                           pz = reinterpret_cast<std::uintptr_t>(za) + kAhead;
+      for (std::uintptr_t o = 0; o < bytes; o += 64) {
+        __builtin_prefetch(reinterpret_cast<const void*>(px + o));
+        __builtin_prefetch(reinterpret_cast<const void*>(py + o));
+        __builtin_prefetch(reinterpret_cast<const void*>(pz + o));
+      }
+    }
 #pragma omp simd
     for (int i = 0; i < count; ++i) {
       b0[i] = static_cast<double>(abs_pow<K>(xa[i] - ya[i] + eps, p));
