@@ -59,14 +59,6 @@ void zero_fill(T* dst, index_t n, bool stream) {
   std::memset(dst, 0, static_cast<size_t>(n) * sizeof(T));
 }
 
-// The KL term t log(t / q), one log per term. The rounded quotient r = t / q would
-// round away a small divergence (log r ~ r - 1: float64 KL with C = 5 measured 13.9
-// ulp off), so its remainder t - r q (exact: in float64 for float, a 48-bit product;
-// with an fma or Dekker's product for double) is taken back: log(t / q) = log r +
-// (t - r q) / t to first order (the next term is below 2^-48 resp. 2^-106 relative),
-// and so t log(t / q) = t log r + (t - r q), with no second division (KL from
-// probabilities, C = 1000, 1e6, one thread: float64 2.27 -> 2.01 ms). float: a
-// float32 log, a quarter of the time of libmvec's float64 log on this CPU.
 // log x of a ratio or a target x >= 0, as log(x + the smallest normal number): x
 // itself from 2^-101 (float) or 2^-968 (double) on, and a normal number for x = 0,
 // which is a special case of libmvec's log, handed lane by lane to the scalar log (KL
@@ -76,6 +68,14 @@ FASTLOSS_INLINE T log_plus_tiny(T x) {
   return math::log(x + std::numeric_limits<T>::min());
 }
 
+// The KL term t log(t / q), one log per term. The rounded quotient r = t / q would
+// round away a small divergence (log r ~ r - 1: float64 KL with C = 5 measured 13.9
+// ulp off), so its remainder t - r q (exact: in float64 for float, a 48-bit product;
+// with an fma or Dekker's product for double) is taken back: log(t / q) = log r +
+// (t - r q) / t to first order (the next term is below 2^-48 resp. 2^-106 relative),
+// and so t log(t / q) = t log r + (t - r q), with no second division (KL from
+// probabilities, C = 1000, 1e6, one thread: float64 2.27 -> 2.01 ms). float: a
+// float32 log, a quarter of the time of libmvec's float64 log on this CPU.
 template <class T>
 FASTLOSS_INLINE T kl_term(T t, T q) {
   const T r = t / q;
