@@ -481,6 +481,44 @@ def test_sparse_probabilities_label_path_large_gradient(rng):
         assert v == pytest.approx(-np.mean(np.log(p[rows, labels].astype(np.float64))), rel=1e-6)
 
 
+@pytest.mark.parametrize("dtype, classes", [(np.float32, 10), (np.float64, 10), (np.float64, 16), (np.float32, 32)])
+def test_sparse_probabilities_prefetched_rows(dtype, classes):
+    """Rows of 32 to 128 bytes in 16 MiB and more of probabilities take their lines
+    ahead (software prefetches, also past the end of the array): the value, the
+    per-example losses and the gradient agree with the NumPy formulas (by hand:
+    -log p_l, its mean, and -1/(n p_l) at the labels), with the same bits on 1 and 2
+    threads, and a bad label in the last row is still an IndexError naming it."""
+    n = (16 << 20) // (classes * np.dtype(dtype).itemsize) + 3
+    rng = np.random.default_rng(classes)
+    p = rng.uniform(0.01, 1.0, size=(n, classes)).astype(dtype)
+    labels = rng.integers(0, classes, size=n)
+    labels[::7] = -100  # ignored
+    kept = labels != -100
+    rows = np.flatnonzero(kept)
+    logs = np.log(p[rows, labels[rows]].astype(np.float64))
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    try:
+        got = {}
+        for t in (1, 2):
+            fl.set_num_threads(t)
+            got[t] = SPARSE(labels, p, ignore_index=-100)
+        assert got[1].tobytes() == got[2].tobytes()
+    finally:
+        fl.set_num_threads(0)
+    assert float(got[2]) == pytest.approx(-logs.mean(), rel=tol)
+    none = SPARSE(labels, p, ignore_index=-100, reduction="none")
+    np.testing.assert_allclose(none[rows], -logs, rtol=tol)
+    assert not np.any(none[~kept])
+    v, g = SPARSE.value_and_grad(labels, p, ignore_index=-100)
+    assert v == got[2]
+    np.testing.assert_allclose(g[rows, labels[rows]], -1.0 / (rows.size * p[rows, labels[rows]].astype(np.float64)),
+                               rtol=tol)
+    bad = labels.copy()
+    bad[-1] = classes
+    with pytest.raises(IndexError, match=rf"{classes}.*{n - 1}"):
+        SPARSE(bad, p, ignore_index=-100)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("classes", [17, 40, 273, 530])
 def test_rowwise_class_position_bits(dtype, classes):
