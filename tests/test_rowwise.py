@@ -481,17 +481,20 @@ def test_sparse_probabilities_label_path_large_gradient(rng):
         assert v == pytest.approx(-np.mean(np.log(p[rows, labels].astype(np.float64))), rel=1e-6)
 
 
-@pytest.mark.parametrize("dtype, classes", [(np.float32, 10), (np.float64, 10), (np.float64, 16), (np.float32, 32)])
+@pytest.mark.parametrize("dtype, classes", [(np.float32, 8), (np.float32, 10), (np.float64, 10), (np.float64, 16),
+                                            (np.float32, 32)])
 def test_sparse_probabilities_prefetched_rows(dtype, classes):
     """Rows of 32 to 128 bytes in 16 MiB and more of probabilities take their lines
     ahead (software prefetches, also past the end of the array): the value, the
     per-example losses and the gradient agree with the NumPy formulas (by hand:
-    -log p_l, its mean, and -1/(n p_l) at the labels), with the same bits on 1 and 2
-    threads, and a bad label in the last row is still an IndexError naming it."""
-    n = (16 << 20) // (classes * np.dtype(dtype).itemsize) + 3
-    rng = np.random.default_rng(classes)
-    p = rng.uniform(0.01, 1.0, size=(n, classes)).astype(dtype)
-    labels = rng.integers(0, classes, size=n)
+    -log p_l, its mean, and -1/(n p_l) at the labels, 0 elsewhere), with the same
+    bits on 1 and 2 threads and as the same rows in less than 16 MiB (not
+    prefetched), and a bad label in the last row is still an IndexError naming it."""
+    itemsize = np.dtype(dtype).itemsize
+    n = (16 << 20) // (classes * itemsize) + 3
+    gen = np.random.default_rng(classes * itemsize)
+    p = gen.uniform(0.01, 1.0, size=(n, classes)).astype(dtype)
+    labels = gen.integers(0, classes, size=n)
     labels[::7] = -100  # ignored
     kept = labels != -100
     rows = np.flatnonzero(kept)
@@ -509,13 +512,17 @@ def test_sparse_probabilities_prefetched_rows(dtype, classes):
     none = SPARSE(labels, p, ignore_index=-100, reduction="none")
     np.testing.assert_allclose(none[rows], -logs, rtol=tol)
     assert not np.any(none[~kept])
+    m = (8 << 20) // (classes * itemsize)  # the first rows alone: 8 MiB, no prefetch
+    assert SPARSE(labels[:m], p[:m], ignore_index=-100, reduction="none").tobytes() == none[:m].tobytes()
     v, g = SPARSE.value_and_grad(labels, p, ignore_index=-100)
     assert v == got[2]
     np.testing.assert_allclose(g[rows, labels[rows]], -1.0 / (rows.size * p[rows, labels[rows]].astype(np.float64)),
                                rtol=tol)
+    g[rows, labels[rows]] = 0
+    assert not np.any(g), "a derivative off the labels (or in an ignored row) is not 0"
     bad = labels.copy()
     bad[-1] = classes
-    with pytest.raises(IndexError, match=rf"{classes}.*{n - 1}"):
+    with pytest.raises(IndexError, match=rf"label {classes} at flat position {n - 1} is outside \[0, {classes}\)"):
         SPARSE(bad, p, ignore_index=-100)
 
 

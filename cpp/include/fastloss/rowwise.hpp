@@ -428,6 +428,7 @@ struct Rows {
   // a label (not ignore_index) was outside [0, C) (read as ignored: the check of
   // calls that write nothing, which the binding leaves to this pass).
   // stream: zero the derivatives with non-temporal stores (large outputs of long rows).
+  // ahead: prefetch every line of p 4 KB ahead (see label_ahead in rowwise()).
   // Blocks of kLabelBlock rows (each block claimed by a thread costs a shared counter's
   // cache line, so not too small), gathered kLabelRows at a time into stack buffers.
   static constexpr index_t kLabelRows = 256, kLabelBlock = 4 * kLabelRows;
@@ -439,7 +440,6 @@ struct Rows {
                         ahead);
     return bad;
   }
-  // ahead: take p's lines 4 KB ahead (see label_ahead)
   int label_rows(index_t start, index_t len, double* acc_loss, double* acc_denom, bool stream, bool ahead) const {
     const index_t C = classes, count = len * C;
     const math::ClippedLogs<T> cl = clip_logs;  // local copies: see clip_logs
@@ -454,9 +454,9 @@ struct Rows {
     // class weights in one tight scalar loop, so that the out-of-order core keeps many
     // of these scattered reads (a cache line per row, anywhere in it) in flight
     // (GCC's generic tuning makes no gathers). An ignored example reads class 0, and
-    // counts 0. Lanes past len are ignored examples. (Software prefetches of the
-    // labels' lines 8 to 32 rows ahead measured no gain; for short rows see label_ahead in
-    // rowwise.)
+    // counts 0. Lanes past len are ignored examples. (Prefetching only the line of
+    // each row's label, 8 to 32 rows ahead, measured no gain; for rows of 32 to 128
+    // bytes every line of p is prefetched, see label_ahead in rowwise().)
     const index_t padded = (len + kLanes - 1) / kLanes * kLanes;
     alignas(64) std::int64_t lab[kLabelRows];
     alignas(64) T q[kLabelRows], a[kLabelRows], we[kLabelRows];
@@ -474,9 +474,12 @@ struct Rows {
       q[i] = i < len ? pb[i * C + k] : T(1);
       a[i] = cwp[k];
     };
+    // (two loops: with the test of ahead inside one, C = 32 float64, where it is
+    // false, took 1.4x the time)
     if (ahead) {
-      // the lines up to the end of row i, 4 KB ahead (a prefetch does not fault: the
-      // addresses, integers past the end of p at its end, need not be valid)
+      // the 64-byte lines up to about the end of row i (padded rows included), 4 KB
+      // ahead (a prefetch does not fault: the addresses, integers past the end of p at
+      // its end, need not be valid)
       const std::uintptr_t row_bytes = static_cast<std::uintptr_t>(C) * sizeof(T);
       std::uintptr_t next = (reinterpret_cast<std::uintptr_t>(pb) + 4096) & ~std::uintptr_t(63), want = next;
       for (index_t i = 0; i < padded; ++i) {
@@ -485,8 +488,6 @@ struct Rows {
         gather(i);
       }
     } else {
-      // (a separate loop: with the test inside, C = 32 float64, where it is false, took
-      // 1.4x the time)
       for (index_t i = 0; i < padded; ++i) gather(i);
     }
     alignas(64) int bad_lane[kLanes] = {};
@@ -765,11 +766,11 @@ RowwiseResult rowwise(const RowwiseCall& call) {
       // label's store (afterwards) brings back few of the streamed lines.
       const bool stream = Rows<V, M, T>::kDerivs && examples * C * static_cast<index_t>(sizeof(T)) >= kStreamBytes &&
                           C * static_cast<index_t>(sizeof(T)) >= 256;
-      // Rows of 32 to 128 bytes, where the labels' reads touch most lines of p anyway:
-      // every line of p 4 KB ahead, a stream like the probe's, since the hardware
-      // prefetcher follows the label-scattered addresses less well (1e6 rows, two
-      // threads, both kernels in one C++ program: C = 10 0.80x / 0.72x the time,
-      // float32 / float64; C = 16 float32 0.80x, C = 32 float32 0.70x). Not for longer
+      // Rows of 32 to 128 bytes, where the labels' reads touch at least half the lines
+      // of p anyway: every line of p 4 KB ahead, a stream like the probe's, since the
+      // hardware prefetcher follows the label-scattered addresses less well (1e6 rows,
+      // two threads, both kernels in one C++ program: C = 10 0.72x-0.82x the time,
+      // float32 and float64; C = 16 0.73x-0.92x, C = 32 float32 0.70x-0.86x). Not for longer
       // rows, where it reads lines the labels do not (C = 32 float64 1.47x), nor for
       // shorter ones (C = 3 float32 1.15x), nor below 16 MB of p, which the caches
       // hold (1e5 rows of 10: 1.10x-1.23x).
