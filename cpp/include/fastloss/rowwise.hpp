@@ -770,9 +770,9 @@ RowwiseResult rowwise(const RowwiseCall& call) {
       // of p anyway: every line of p 4 KB ahead, a stream like the probe's, since the
       // hardware prefetcher follows the label-scattered addresses less well (1e6 rows,
       // two threads, both kernels in one C++ program: C = 10 0.72x-0.82x the time,
-      // float32 and float64; C = 16 0.73x-0.92x, C = 32 float32 0.70x-0.86x). Not for longer
-      // rows, where it reads lines the labels do not (C = 32 float64 1.47x), nor for
-      // shorter ones (C = 3 float32 1.15x), nor below 16 MB of p, which the caches
+      // float32 and float64; C = 16 0.73x-0.92x, C = 32 float32 0.70x-0.86x). Not for
+      // longer rows, where it reads lines the labels do not (C = 32 float64 1.47x), nor
+      // for shorter ones (C = 3 float32 1.15x), nor below 16 MB of p, which the caches
       // hold (1e5 rows of 10: 1.10x-1.23x).
       const index_t row_bytes = C * static_cast<index_t>(sizeof(T));
       const bool label_ahead = row_bytes >= 32 && row_bytes <= 128 && examples * row_bytes >= kStreamBytes;
