@@ -182,6 +182,23 @@ def test_focal_logits_hessian_past_the_exp_overflow(dtype, z):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_focal_and_bce_of_infinite_logits(dtype):
+    """Infinite logits: where the limit exists the loss is it, where it takes 0 * inf
+    (a hard label on the side the logit says) NaN, as BCE's reference and NumPy give.
+    Hand-derived: y = 0, z = +inf: p_t = 0, -log p_t = inf, weight (1-alpha) (1-p_t)^2 = 0.75;
+    y = 1/2: half of each side, one of them infinite. The focal reference once formed
+    max(z, 0) - z y, which is inf - inf = NaN at z = +inf (found by test_hostile)."""
+    y = np.array([0.0, 1.0, 0.5, 0.5, 0.0, 1.0], dtype)
+    z = np.array([np.inf, -np.inf, np.inf, -np.inf, -np.inf, np.inf], dtype)
+    expected = np.array([np.inf, np.inf, np.inf, np.inf, np.nan, np.nan])
+    with np.errstate(invalid="ignore", over="ignore"):
+        for loss in (fl.focal_loss, fl.binary_cross_entropy):
+            got = loss(y, z, from_logits=True, reduction="none")
+            np.testing.assert_array_equal(got, expected.astype(dtype))
+            np.testing.assert_array_equal(loss.reference(y, z, from_logits=True, reduction="none"), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("from_logits", [False, True])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_gan_discriminator_out_gives_the_bits_of_the_new_arrays(dtype, from_logits, reduction, monkeypatch):

@@ -80,7 +80,11 @@ def focal_loss(y_true, y_pred, *, alpha=0.25, gamma=2.0, from_logits=False, eps=
     if from_logits:
         with np.errstate(over="ignore"):
             p, one_minus_p = 1 / (1 + np.exp(-z)), 1 / (1 + np.exp(z))  # sigmoid(z), sigmoid(-z)
-        bce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        # y softplus(-z) + (1 - y) softplus(z), as in binary_cross_entropy: the form
+        # max(z, 0) - z y + log1p(exp(-|z|)) gives inf - inf = NaN at z = +inf, y < 1,
+        # where the loss is +inf
+        log1p_e = np.log1p(np.exp(-np.abs(z)))
+        bce = y * (np.maximum(-z, 0) + log1p_e) + (1 - y) * (np.maximum(z, 0) + log1p_e)
     else:
         p = _clip(z, eps)
         one_minus_p = 1 - p
