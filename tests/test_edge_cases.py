@@ -183,8 +183,9 @@ def test_focal_logits_hessian_past_the_exp_overflow(dtype, z):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_focal_and_bce_of_infinite_logits(dtype):
-    """Infinite logits: where the limit exists the loss is it, where it takes 0 * inf
-    (a hard label on the side the logit says) NaN, as BCE's reference and NumPy give.
+    """Infinite logits: +inf where the loss tends to it; NaN where the formula multiplies
+    0 by inf, a hard label on the side the logit says (the limit there is 0), as BCE's
+    reference, NumPy and PyTorch give.
     Hand-derived: y = 0, z = +inf: p_t = 0, -log p_t = inf, weight (1-alpha) (1-p_t)^2 = 0.75;
     y = 1/2: half of each side, one of them infinite. The focal reference once formed
     max(z, 0) - z y, which is inf - inf = NaN at z = +inf (found by test_hostile)."""

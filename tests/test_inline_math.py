@@ -1,5 +1,6 @@
 """The inline float math of the kernels (math::exp_nonpos, math::log1p_unit,
-math::log1p_nonneg in cpp/include/fastloss/simd_math.hpp) over the floats of its
+math::log1p_nonneg and the e / (1 + e) of math::Sigmoids in
+cpp/include/fastloss/simd_math.hpp) over the floats of its
 domain (every one under -m slow), against glibc's float64 functions, and the
 double math::exp_nonpos at 2**26 / 61 pseudo-random arguments in [-746, 0]
 (2**26 under -m slow) against the x87's long double expl:
@@ -30,7 +31,9 @@ ISAS = {  # the kernels' flags (CMakeLists.txt), and the /proc/cpuinfo flags the
 # 0.989 (fma);
 # log1p_nonneg 1.173 (no fma) / 1.062 (fma); exp_nonpos in double 1.092 (no fma) / 1.133 (fma) at
 # 2**26 / 61 arguments, 1.120 / 1.151 at 2**26
-BOUNDS = {"exp_nonpos": 1.0, "log1p_unit": 1.05, "log1p_nonneg": 1.2, "exp_nonpos_double": 1.2}
+# sigmoid_small (math::Sigmoids' e / (1 + e)) 1.493 (fma; the quotient's own figure) / 1.975 (no fma)
+BOUNDS = {"exp_nonpos": 1.0, "log1p_unit": 1.05, "log1p_nonneg": 1.2, "exp_nonpos_double": 1.2,
+          "sigmoid_small": 2.0}
 
 
 def cpu_flags() -> set:

@@ -1,8 +1,9 @@
 // Exhaustive accuracy of fastloss's inline float math (cpp/include/fastloss/simd_math.hpp)
 // against float64 glibc, in ulp of the float result (the smallest subnormal below
 // 2^-126): math::exp_nonpos over every float <= 0 (with -inf, -0 and NaN) and
-// math::log1p_unit over every float in [0, 1] and math::log1p_nonneg over every float
-// in [0, inf] (with an argument k: every k-th float of those, and the ends), and the
+// math::log1p_unit over every float in [0, 1], math::log1p_nonneg over every float
+// in [0, inf] and the e / (1 + e) of math::Sigmoids over every float e in [0, 1] (with
+// an argument k: every k-th float of those, and the ends), and the
 // double math::exp_nonpos at 2^26 / k pseudo-random arguments in [-746, 0] against the
 // x87's long double expl, in ulp of the double result. Built and
 // run by tests/test_inline_math.py; prints "<name> <worst ulp> <at>" for each, and
@@ -32,6 +33,11 @@ __attribute__((noinline)) void run_log1p_nonneg(const float* __restrict x, float
   for (long i = 0; i < n; ++i) y[i] = m::log1p_nonneg(x[i]);
 }
 
+__attribute__((noinline)) void run_sigmoid_small(const float* __restrict x, float* __restrict y, long n) {
+#pragma omp simd
+  for (long i = 0; i < n; ++i) y[i] = m::Sigmoids<float>(x[i]).small;
+}
+
 __attribute__((noinline)) void run_exp_double(const double* __restrict x, double* __restrict y, long n) {
 #pragma omp simd
   for (long i = 0; i < n; ++i) y[i] = m::exp_nonpos(x[i]);
@@ -40,6 +46,7 @@ __attribute__((noinline)) void run_exp_double(const double* __restrict x, double
 static double (*volatile ref_exp)(double) = ::exp;  // volatile: glibc's scalar double functions
 static long double (*volatile ref_expl)(long double) = ::expl;  // x87: 11 bits more than double
 static double (*volatile ref_log1p)(double) = ::log1p;
+static double ref_sigmoid_small(double e) { return e / (1.0 + e); }  // e / (1 + e) of a float e: 2^-53 relative
 
 static double ulp_error(float got, double exact) {
   if (got != got || exact != exact) return (got != got) == (exact != exact) ? 0.0 : 1e30;
@@ -133,6 +140,7 @@ int main(int argc, char** argv) {
   sweep("exp_nonpos", 0x80000000u, 0xff800000u, step, run_exp, ref_exp);
   sweep("log1p_unit", 0x00000000u, 0x3f800000u, step, run_log1p, ref_log1p);
   sweep("log1p_nonneg", 0x00000000u, 0x7f800000u, step, run_log1p_nonneg, ref_log1p);  // +0 to +inf
+  sweep("sigmoid_small", 0x00000000u, 0x3f800000u, step, run_sigmoid_small, ref_sigmoid_small);  // e in [0, 1]
   const float special[] = {0.0f, -0.0f, -INFINITY, NAN, -NAN, -103.9f, -104.0f, -200.0f};
   const double want[] = {1.0, 1.0, 0.0, NAN, NAN, ref_exp(-103.9f), 0.0, 0.0};
   float got[8];
@@ -151,6 +159,17 @@ int main(int argc, char** argv) {
                              : ulp_error(got_l[i], ref_log1p(special_l[i])) <= 1.2;
     if (!ok)
       std::printf("special log1p_nonneg(%a) = %a\n", static_cast<double>(special_l[i]), static_cast<double>(got_l[i]));
+  }
+  // log1p_unit: +0 gives +0 exactly, NaN NaN, 1 ln 2 and the smallest subnormal itself
+  const float special_u[] = {0.0f, NAN, 1.0f, 0x1p-149f};
+  float got_u[4];
+  run_log1p(special_u, got_u, 4);
+  for (int i = 0; i < 4; ++i) {
+    const bool ok = i == 0 ? std::memcmp(&got_u[0], &special_u[0], 4) == 0
+                    : i == 1 ? got_u[1] != got_u[1]
+                             : ulp_error(got_u[i], ref_log1p(special_u[i])) <= 1.05;
+    if (!ok)
+      std::printf("special log1p_unit(%a) = %a\n", static_cast<double>(special_u[i]), static_cast<double>(got_u[i]));
   }
   sample_exp_double(static_cast<long>((1ull << 26) / step));
   return 0;
