@@ -190,12 +190,11 @@ binary_cross_entropy = register(ElementwiseLoss, "binary_cross_entropy", (
     (within 0.98 ulp over every float <= 0; libmvec's expf is up to 2.6 ulp
     off), and so is softplus's log1p(e) (a fitted polynomial in float
     arithmetic: within 0.99 ulp over every float32 e in [0, 1], 1.03 on CPUs
-    without fma). libmvec's
-    float32 log1p is up to 2 ulp off, and with it values with a pos_weight of 3
-    reached 4.9 ulp; with fastloss's they reach 2.8 ulp (200,000 random inputs),
-    as with an earlier float64 version within 0.504 ulp that took 1.25x the
-    time on an Intel Xeon. The gradient of
-    soft labels is a difference, ``(1 - y) s(z) - pw y s(-z)``: measured in ulp of
+    without fma). libmvec's float32 log1p is up to 2 ulp off, and with it
+    values with a pos_weight of 3 reached 4.9 ulp; with fastloss's they reach
+    2.8 ulp (200,000 random inputs), as with an earlier float64 version within
+    0.504 ulp that took 1.25x the time on an Intel Xeon. The gradient of soft
+    labels is a difference, ``(1 - y) s(z) - pw y s(-z)``: measured in ulp of
     the sum of its terms' magnitudes. With label smoothing s, the smoothed target
     t is rounded in the dtype and 1 - t >= s / 2 carries that rounding relatively:
     2 / s ulp more (12 ulp for s = 0.25).

@@ -121,8 +121,8 @@ struct BceLogits {
   FASTLOSS_INLINE T hess(T y, T z, T pw) const {
     const T t = y * keep + add;
     const T e = math::exp_neg_abs(z);
-    const T u = T(1) + e, du = e - (u - T(1));
     const math::Sigmoids<T> q(e);
+    const T du = e - (q.u - T(1));
     const T b = e * (q.big * q.big);
     return ((pw - T(1)) * t + T(1)) * math::mul_add(b, T(2) * (q.rho - du * q.big), b);
   }

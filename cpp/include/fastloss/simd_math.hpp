@@ -261,15 +261,16 @@ FASTLOSS_INLINE double log1p_nonneg(double x) { return log1p(x); }
 // that it is rounded once like the quotient (without an fma rho is rounded: about one
 // rounding more). Over every float e in [0, 1], small is 1.493 ulp off e / (1 + e) at
 // most with an fma (the quotient's own figure: u is rounded), 1.975 without
-// (tests/cpp/inline_math.cpp, "sigmoid_small"). A division keeps the divider busy for 16 cycles per 8 float64
-// lanes (10 per 16 float32 lanes) on the Intel Xeon, and the gradients and Hessians of
-// the logistic losses were waiting for it: two per gradient, four per grad_hess of
-// BCE from logits (its Hessian takes the same 1 / u, which the compiler shares).
+// (tests/cpp/inline_math.cpp, "sigmoid_small"). A division keeps the divider busy
+// for 16 cycles per 8 float64 lanes (10 per 16 float32 lanes) on the Intel Xeon, and
+// the gradients and Hessians of the logistic losses were waiting for it: two per
+// gradient, four per grad_hess of BCE from logits (its Hessian takes u, big and rho
+// from here, and the compiler shares them with the gradient's).
 template <class T>
 struct Sigmoids {
-  T big, small, rho;
+  T u, big, small, rho;
   FASTLOSS_INLINE explicit Sigmoids(T e) {
-    const T u = T(1) + e;
+    u = T(1) + e;
     big = T(1) / u;
     rho = mul_add(-u, big, T(1));
     small = mul_add(e, big, (e * rho) * big);
@@ -289,9 +290,8 @@ struct Logistic {
     softplus = max0(z) + l;
     softplus_neg = max0(-z) + l;
     const Sigmoids<T> q(e);
-    const T big = q.big, small = q.small;
-    sigmoid = z >= T(0) ? big : small;
-    sigmoid_neg = z >= T(0) ? small : big;
+    sigmoid = z >= T(0) ? q.big : q.small;
+    sigmoid_neg = z >= T(0) ? q.small : q.big;
   }
 };
 
